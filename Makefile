@@ -1,0 +1,24 @@
+# c10k-server: `make run` serves ./html on :8080, `make test` runs every test.
+CARGO ?= cargo
+ARGS ?=
+
+.PHONY: build run test lint fmt clean
+
+build:
+	$(CARGO) build --release
+
+run: build
+	./target/release/c10k-server --listen 0.0.0.0:8080 --root ./html $(ARGS)
+
+test:
+	$(CARGO) test --all-targets
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,102 @@
+//! Command line → `Config`, validated before anything starts.
+
+use crate::driver::Backend;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "c10k-server", version, about = "A sharded static-file HTTP/1.1 server")]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (the address chosen is printed)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
+    pub listen: SocketAddr,
+
+    /// Directory to serve
+    #[arg(long, value_name = "DIR", default_value = "./html")]
+    pub root: PathBuf,
+
+    /// Worker processes, one per core [default: number of CPUs]
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub shards: Option<usize>,
+
+    /// I/O backend
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+
+    /// Longest request line, in bytes (414 beyond)
+    #[arg(long, value_name = "BYTES", default_value_t = 8192, value_parser = parse_count)]
+    pub max_request_line: usize,
+
+    /// Largest header section, in bytes (431 beyond)
+    #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = parse_count)]
+    pub max_header_bytes: usize,
+
+    /// Most header fields in one request (431 beyond)
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = parse_count)]
+    pub max_headers: usize,
+
+    /// Largest request body read and discarded, in bytes (413 beyond)
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    pub max_body: u64,
+
+    /// Seconds an idle keep-alive connection is kept
+    #[arg(long, value_name = "SECS", default_value_t = 75, value_parser = parse_seconds)]
+    pub keepalive_timeout: u64,
+
+    /// Seconds a started request may take to arrive (408 beyond)
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = parse_seconds)]
+    pub request_timeout: u64,
+
+    /// Run as worker N of a master (internal)
+    #[arg(long, hide = true, value_name = "N")]
+    pub worker: Option<usize>,
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| "expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::]:8080".to_string())
+}
+
+fn parse_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err("expected a whole number of at least 1, e.g. 2".to_string()),
+    }
+}
+
+fn parse_seconds(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if (1..=3600).contains(&n) => Ok(n),
+        _ => Err("expected whole seconds between 1 and 3600".to_string()),
+    }
+}
+
+impl Config {
+    /// Parse the process arguments; on a bad one, print one line and exit 2.
+    pub fn from_args() -> Config {
+        match Config::try_parse() {
+            Ok(c) => c,
+            Err(e) if !e.use_stderr() => e.exit(),
+            Err(e) => {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or("invalid arguments");
+                let first = first.strip_prefix("error: ").unwrap_or(first);
+                eprintln!("c10k-server: {first} (see c10k-server --help)");
+                std::process::exit(2);
+            }
+        }
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    pub fn limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
+            max_request_line: self.max_request_line,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+            max_body: self.max_body,
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The connection state machine: bytes in, responses out, no I/O. A driver feeds it what
+//! arrived and sends what it queued; it says when to stop reading and when to close.
+#![forbid(unsafe_code)]
+
+pub mod outbox;
+mod serve;
+
+use crate::files::{Cache, Root};
+use crate::http::chunked::{ChunkedDecoder, skip_length};
+use crate::http::response::{self, Persistence};
+use crate::http::{BodyFraming, Limits, ParseError, Request, Status, parse};
+pub use outbox::{Chunk, Outbox};
+
+/// Everything a shard serves from, shared by its connections.
+pub struct Site {
+    pub root: Root,
+    pub cache: Cache,
+    pub limits: Limits,
+    /// Current `Date` value and the second it names; the shard refreshes both.
+    pub date: [u8; crate::http::date::LEN],
+    pub now: u64,
+    decoded: Vec<u8>,
+    path: Vec<u8>,
+}
+
+impl Site {
+    pub fn new(root: Root, cache: Cache, limits: Limits) -> Site {
+        let mut site = Site { root, cache, limits, date: [0; 29], now: 0, decoded: Vec::new(), path: Vec::new() };
+        site.tick(0);
+        site
+    }
+
+    /// Set the clock (seconds since the epoch); cheap when the second has not changed.
+    pub fn tick(&mut self, now: u64) {
+        if now != self.now || self.date[0] == 0 {
+            self.now = now;
+            self.date = crate::http::date::format(now);
+        }
+    }
+}
+
+/// A request body being read only to be thrown away; the head waits in a copy of its own
+/// (requests with bodies are rare here) and is answered once the body has ended.
+struct Body {
+    head: Box<[u8]>,
+    framing: Discard,
+}
+
+enum Discard {
+    Length(u64),
+    Chunked(ChunkedDecoder),
+}
+
+/// One connection's protocol state. Idle, it owns no heap memory.
+#[derive(Default)]
+pub struct Conn {
+    /// The unparsed tail of the input: a partial request, or requests held back while the
+    /// socket was full.
+    pub pending: Vec<u8>,
+    /// What the socket would not take yet.
+    pub out: Option<Box<Outbox>>,
+    body: Option<Box<Body>>,
+    /// Close once everything queued has been sent.
+    pub closing: bool,
+}
+
+impl Conn {
+    /// Answer every complete request at the start of `input`, queueing responses in
+    /// `out`; returns how many bytes were used. Stops early when `out` is full or the
+    /// connection is to close.
+    pub fn feed(&mut self, input: &[u8], site: &mut Site, out: &mut Outbox) -> usize {
+        let mut pos = 0;
+        while !self.closing && !out.is_full() {
+            if let Some(body) = &mut self.body {
+                let rest = &input[pos..];
+                let discarded = match &mut body.framing {
+                    Discard::Length(left) => Ok((skip_length(left, rest), *left == 0)),
+                    Discard::Chunked(dec) => dec.feed(rest).map(|n| (n, dec.is_done())),
+                };
+                match discarded {
+                    Ok((n, done)) => {
+                        pos += n;
+                        if !done {
+                            break;
+                        }
+                        let body = self.body.take().expect("body in progress");
+                        if let Ok(Status::Complete(req, _)) = parse(&body.head, &site.limits) {
+                            self.answer(&req, site, out);
+                        }
+                    }
+                    Err(e) => {
+                        self.body = None;
+                        self.refuse(e, false, site, out);
+                    }
+                }
+                continue;
+            }
+            if pos == input.len() {
+                break;
+            }
+            match parse(&input[pos..], &site.limits) {
+                Ok(Status::Partial) => break,
+                Err(e) => self.refuse(e, false, site, out),
+                Ok(Status::Complete(req, n)) => {
+                    let head = &input[pos..pos + n];
+                    pos += n;
+                    match req.body {
+                        BodyFraming::None => self.answer(&req, site, out),
+                        BodyFraming::Length(len) if len > site.limits.max_body => {
+                            self.refuse(ParseError::BodyTooLarge, req.method == crate::http::Method::Head, site, out)
+                        }
+                        BodyFraming::Length(len) => {
+                            self.body = Some(Box::new(Body { head: head.into(), framing: Discard::Length(len) }))
+                        }
+                        BodyFraming::Chunked => {
+                            let dec = ChunkedDecoder::new(site.limits.max_body);
+                            self.body = Some(Box::new(Body { head: head.into(), framing: Discard::Chunked(dec) }))
+                        }
+                    }
+                }
+            }
+        }
+        if self.closing { input.len() } else { pos }
+    }
+
+    /// Whether a request was cut off: input that is not yet a whole request (or body).
+    pub fn mid_request(&self) -> bool {
+        !self.pending.is_empty() || self.body.is_some()
+    }
+
+    fn answer(&mut self, req: &Request<'_>, site: &mut Site, out: &mut Outbox) {
+        let persistence = match (req.keep_alive, req.version) {
+            (false, _) => Persistence::Close,
+            (true, crate::http::Version::Http10) => Persistence::KeepAlive,
+            (true, crate::http::Version::Http11) => Persistence::Default,
+        };
+        self.closing |= persistence == Persistence::Close;
+        serve::respond(req, persistence, site, out);
+    }
+
+    /// Answer a request that cannot be read, then close: its framing is in doubt.
+    fn refuse(&mut self, e: ParseError, head_only: bool, site: &mut Site, out: &mut Outbox) {
+        response::error(&mut out.bytes, e.status(), &site.date, Persistence::Close, head_only, &[]);
+        self.closing = true;
+    }
+}

@@ -1,0 +1,134 @@
+//! Bytes and file ranges waiting to go out on one connection, in order.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::rc::Rc;
+
+/// A range of an open file to send after `at` bytes of the byte stream.
+pub struct FileRange {
+    at: usize,
+    pub file: Rc<File>,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// Response bytes (heads, small bodies) in one contiguous buffer, so that everything
+/// between two file ranges leaves in one write; large bodies as file ranges.
+#[derive(Default)]
+pub struct Outbox {
+    pub bytes: Vec<u8>,
+    sent: usize,
+    files: VecDeque<FileRange>,
+}
+
+/// The next piece to send.
+pub enum Chunk<'a> {
+    Bytes(&'a [u8]),
+    File(&'a FileRange),
+}
+
+impl Outbox {
+    pub fn push_file(&mut self, file: &Rc<File>, offset: u64, len: u64) {
+        if len > 0 {
+            self.files.push_back(FileRange { at: self.bytes.len(), file: Rc::clone(file), offset, len });
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sent == self.bytes.len() && self.files.is_empty()
+    }
+
+    /// Enough queued that parsing more pipelined requests should wait for the socket.
+    pub fn is_full(&self) -> bool {
+        self.bytes.len() - self.sent >= 256 * 1024 || self.files.len() >= 16
+    }
+
+    pub fn next_chunk(&self) -> Option<Chunk<'_>> {
+        let stop = self.files.front().map_or(self.bytes.len(), |f| f.at);
+        if self.sent < stop {
+            Some(Chunk::Bytes(&self.bytes[self.sent..stop]))
+        } else {
+            self.files.front().map(Chunk::File)
+        }
+    }
+
+    /// `n` bytes of the chunk `next_chunk` gave went out.
+    pub fn advance(&mut self, n: usize) {
+        let stop = self.files.front().map_or(self.bytes.len(), |f| f.at);
+        if self.sent < stop {
+            self.sent += n;
+        } else if let Some(f) = self.files.front_mut() {
+            f.offset += n as u64;
+            f.len -= n as u64;
+            if f.len == 0 {
+                self.files.pop_front();
+            }
+        }
+        if self.is_empty() {
+            self.clear();
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.sent = 0;
+        self.files.clear();
+    }
+
+    /// Move what is unsent into a new outbox sized to fit, leaving this one empty for
+    /// reuse: a shard's shared outbox hands a blocked connection only its own remainder.
+    pub fn take_rest(&mut self) -> Outbox {
+        let sent = self.sent;
+        let rest = Outbox {
+            bytes: self.bytes[sent..].to_vec(),
+            sent: 0,
+            files: self.files.drain(..).map(|f| FileRange { at: f.at - sent, ..f }).collect(),
+        };
+        self.clear();
+        rest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(out: &mut Outbox, step: usize) -> Vec<String> {
+        let mut seen = Vec::new();
+        while let Some(chunk) = out.next_chunk() {
+            let (desc, len) = match chunk {
+                Chunk::Bytes(b) => (String::from_utf8_lossy(&b[..b.len().min(step)]).into_owned(), b.len().min(step)),
+                Chunk::File(f) => {
+                    (format!("file@{}+{}", f.offset, f.len.min(step as u64)), f.len.min(step as u64) as usize)
+                }
+            };
+            seen.push(desc);
+            out.advance(len);
+        }
+        seen
+    }
+
+    #[test]
+    fn bytes_and_files_interleave_in_order() {
+        let file = Rc::new(File::open("/dev/null").unwrap());
+        let mut out = Outbox::default();
+        out.bytes.extend_from_slice(b"head1");
+        out.push_file(&file, 10, 4);
+        out.bytes.extend_from_slice(b"head2");
+        assert_eq!(drain(&mut out, 3), ["hea", "d1", "file@10+3", "file@13+1", "hea", "d2"]);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn take_rest_keeps_positions() {
+        let file = Rc::new(File::open("/dev/null").unwrap());
+        let mut out = Outbox::default();
+        out.bytes.extend_from_slice(b"abcdef");
+        out.push_file(&file, 0, 2);
+        out.bytes.extend_from_slice(b"gh");
+        out.advance(4);
+        let mut rest = out.take_rest();
+        assert!(out.is_empty());
+        assert_eq!(drain(&mut rest, 100), ["ef", "file@0+2", "gh"]);
+    }
+}

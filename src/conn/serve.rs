@@ -1,0 +1,139 @@
+//! Static-file semantics: method, target → file, content negotiation, conditionals and
+//! ranges (RFC 9110 §9, §12, §13, §14), turned into a queued response.
+
+use super::{Outbox, Site};
+use crate::files::cache::Lookup;
+use crate::files::{Entry, Rep, TargetError, normalize};
+use crate::http::fields::{AcceptEncoding, ByteRange, byte_range, if_range, none_match};
+use crate::http::response::{self, Persistence};
+use crate::http::{Method, Request, date};
+
+const ALLOW: (&[u8], &[u8]) = (b"Allow", b"GET, HEAD, OPTIONS");
+
+pub fn respond(req: &Request<'_>, persistence: Persistence, site: &mut Site, out: &mut Outbox) {
+    let head_only = req.method == Method::Head;
+    let error = |out: &mut Outbox, status, extra: &[(&[u8], &[u8])], date: &[u8]| {
+        response::error(&mut out.bytes, status, date, persistence, head_only, extra)
+    };
+    match req.method {
+        Method::Options => {
+            // 204 carries no Content-Length (RFC 9110 §8.6).
+            response::start(&mut out.bytes, 204);
+            response::field(&mut out.bytes, ALLOW.0, ALLOW.1);
+            response::finish(&mut out.bytes, &site.date, persistence);
+            return;
+        }
+        Method::Other(_) => return error(out, 405, &[ALLOW], &site.date),
+        Method::Get | Method::Head => {}
+    }
+    let target = match normalize(req.target, &mut site.decoded, &mut site.path) {
+        Ok(t) => t,
+        Err(TargetError::BadRequest) => return error(out, 400, &[], &site.date),
+        Err(TargetError::Hidden) => return error(out, 404, &[], &site.date),
+    };
+    if target.trailing_slash {
+        let index: &[u8] = if site.path.is_empty() { b"index.html" } else { b"/index.html" };
+        site.path.extend_from_slice(index);
+    }
+    match site.cache.lookup(&site.root, &site.path, site.now) {
+        Lookup::File(entry) => serve_file(req, entry, persistence, &site.date, out),
+        Lookup::Directory if !target.trailing_slash => {
+            let mut location = Vec::with_capacity(site.path.len() + 8);
+            location.push(b'/');
+            percent_encode(&site.path, &mut location);
+            location.push(b'/');
+            if let Some(q) = target.query {
+                location.push(b'?');
+                location.extend_from_slice(q);
+            }
+            error(out, 301, &[(b"Location", &location)], &site.date)
+        }
+        Lookup::Directory | Lookup::NotFound => error(out, 404, &[], &site.date),
+        Lookup::Forbidden => error(out, 403, &[], &site.date),
+        Lookup::Failed(_) => error(out, 500, &[], &site.date),
+    }
+}
+
+fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: &[u8], out: &mut Outbox) {
+    let head_only = req.method == Method::Head;
+    let rep = if entry.has_variants() {
+        let mut accept = AcceptEncoding::default();
+        req.headers("accept-encoding").for_each(|v| accept.add(v));
+        entry.rep(accept.choose(entry.codings()))
+    } else {
+        &entry.identity
+    };
+    if not_modified(req, rep) {
+        response::start(&mut out.bytes, 304);
+        rep.write_fields(entry.has_variants(), &mut out.bytes);
+        response::field_u64(&mut out.bytes, b"Content-Length", rep.size);
+        response::finish(&mut out.bytes, date, persistence);
+        return;
+    }
+    let range = match req.header("range") {
+        // Range applies to GET only (RFC 9110 §14.2).
+        Some(r) if req.method == Method::Get && req.headers("if-range").all(|v| if_range(v, &rep.etag, rep.mtime)) => {
+            byte_range(r, rep.size)
+        }
+        _ => ByteRange::Whole,
+    };
+    let (first, len) = match range {
+        ByteRange::Whole => {
+            out.bytes.extend_from_slice(&rep.head_200);
+            response::finish(&mut out.bytes, date, persistence);
+            (0, rep.size)
+        }
+        ByteRange::Part(first, last) => {
+            let len = last - first + 1;
+            response::start(&mut out.bytes, 206);
+            response::field(&mut out.bytes, b"Content-Type", entry.content_type.as_bytes());
+            response::field_u64(&mut out.bytes, b"Content-Length", len);
+            out.bytes.extend_from_slice(b"Content-Range: bytes ");
+            for (n, sep) in [(first, b'-'), (last, b'/'), (rep.size, b'\r')] {
+                response::push_u64(&mut out.bytes, n);
+                out.bytes.push(sep);
+            }
+            out.bytes.push(b'\n');
+            rep.write_fields(entry.has_variants(), &mut out.bytes);
+            response::finish(&mut out.bytes, date, persistence);
+            (first, len)
+        }
+        ByteRange::Unsatisfiable => {
+            let mut value = b"bytes */".to_vec();
+            response::push_u64(&mut value, rep.size);
+            response::error(&mut out.bytes, 416, date, persistence, head_only, &[(b"Content-Range", &value)]);
+            return;
+        }
+    };
+    if head_only {
+        return;
+    }
+    match &rep.body {
+        Some(body) => out.bytes.extend_from_slice(&body[first as usize..(first + len) as usize]),
+        None => out.push_file(&rep.file, first, len),
+    }
+}
+
+/// `If-None-Match` when present, else `If-Modified-Since` (RFC 9110 §13.2.2).
+fn not_modified(req: &Request<'_>, rep: &Rep) -> bool {
+    let mut inm = req.headers("if-none-match").peekable();
+    if inm.peek().is_some() {
+        return inm.any(|v| none_match(v, &rep.etag));
+    }
+    req.header("if-modified-since").and_then(date::parse).is_some_and(|since| rep.mtime <= since)
+}
+
+/// Percent-encode a decoded path for a `Location` field: everything outside pchar and `/`.
+fn percent_encode(path: &[u8], out: &mut Vec<u8>) {
+    for &b in path {
+        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[
+                b'%',
+                b"0123456789ABCDEF"[(b >> 4) as usize],
+                b"0123456789ABCDEF"[(b & 15) as usize],
+            ]);
+        }
+    }
+}

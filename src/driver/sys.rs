@@ -1,0 +1,115 @@
+//! Socket, file and process calls, each a thin wrapper that returns `io::Result`.
+
+use crate::conn::{Chunk, Outbox};
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, sockopt};
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// A non-blocking SO_REUSEPORT listener bound to `addr`. Every shard has its own, and the
+/// kernel spreads new connections across them.
+pub fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let fd = stream_socket(addr)?;
+    socket::setsockopt(&fd, sockopt::ReusePort, &true)?;
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    // -1: as deep as net.core.somaxconn allows.
+    socket::listen(&fd, Backlog::MAXALLOWABLE)?;
+    Ok(TcpListener::from(fd))
+}
+
+/// Fail with EADDRINUSE if something already listens on `addr`: a SO_REUSEPORT bind
+/// alone would quietly join another server's group of the same user.
+pub fn check_port_free(addr: SocketAddr) -> io::Result<()> {
+    let fd = stream_socket(addr)?;
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    Ok(())
+}
+
+fn stream_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
+    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)?;
+    // Rebinding over TIME_WAIT leftovers of a previous run is fine; over a listener is not.
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    Ok(fd)
+}
+
+pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+    listener.local_addr()
+}
+
+/// Accept one connection, non-blocking and close-on-exec in the same call.
+pub fn accept(listener: &TcpListener) -> io::Result<TcpStream> {
+    let fd = socket::accept4(listener, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC)?;
+    let stream = TcpStream::from(fd);
+    // Responses are coalesced before they are written; Nagle would only delay the last one.
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+pub fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    (&*stream).read(buf)
+}
+
+/// Send from `out` until it is empty (`Ok(true)`) or the socket is full (`Ok(false)`).
+pub fn send(stream: &TcpStream, out: &mut Outbox) -> io::Result<bool> {
+    while let Some(chunk) = out.next_chunk() {
+        let sent = match chunk {
+            Chunk::Bytes(bytes) => (&*stream).write(bytes),
+            Chunk::File(range) => {
+                let mut offset = range.offset as i64;
+                let count = range.len.min(1 << 30) as usize;
+                nix::sys::sendfile::sendfile64(stream.as_fd(), range.file.as_fd(), Some(&mut offset), count)
+                    .map_err(io::Error::from)
+            }
+        };
+        match sent {
+            // A file that shrank under us, or a socket that takes nothing: the response
+            // can no longer match its Content-Length, so the connection must end.
+            Ok(0) => return Err(io::Error::new(ErrorKind::UnexpectedEof, "short send")),
+            Ok(n) => out.advance(n),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// Send FIN after the last response, so the peer sees the end while we drain its input.
+pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
+    stream.shutdown(std::net::Shutdown::Write)
+}
+
+/// Whether this process may hold this descriptor across exec.
+pub fn set_inheritable(fd: &impl AsFd, inheritable: bool) -> io::Result<()> {
+    let flags = if inheritable { FdFlag::empty() } else { FdFlag::FD_CLOEXEC };
+    fcntl(fd.as_fd(), FcntlArg::F_SETFD(flags))?;
+    Ok(())
+}
+
+/// The listener a worker inherited from the master as descriptor `fd`.
+pub fn inherited_listener(fd: RawFd) -> io::Result<TcpListener> {
+    // Check before owning it: it must be an open socket, or the master passed nonsense.
+    socket::getsockname::<SockaddrStorage>(fd).map_err(|e| match e {
+        Errno::EBADF | Errno::ENOTSOCK => io::Error::new(ErrorKind::InvalidInput, format!("fd {fd} is not a socket")),
+        e => e.into(),
+    })?;
+    // SAFETY: the master put this listener at `fd` for this process alone, and nothing
+    // else in this process has claimed it (checked open above).
+    let listener = unsafe { TcpListener::from_raw_fd(fd) };
+    set_inheritable(&listener, false)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// Raise the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
+pub fn raise_nofile() -> io::Result<u64> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard)
+}

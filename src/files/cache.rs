@@ -1,0 +1,257 @@
+//! Per-shard cache of open files: what a response needs (fd, size, validators, type,
+//! the bytes and a pre-rendered head for small files), revalidated at most once a second.
+
+use super::mime::content_type;
+use super::resolve::Root;
+use crate::http::date;
+use crate::http::fields::Coding;
+use crate::http::response;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, ErrorKind};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+use std::rc::Rc;
+
+/// Files up to this size are held in memory with their head.
+pub const SMALL_FILE: u64 = 64 * 1024;
+
+/// One representation of a resource: the file itself or a precompressed sibling.
+pub struct Rep {
+    pub file: Rc<File>,
+    pub size: u64,
+    pub mtime: u64,
+    /// Strong ETag, quotes included.
+    pub etag: Box<[u8]>,
+    pub last_modified: [u8; date::LEN],
+    pub coding: Option<Coding>,
+    /// The whole body, for small files.
+    pub body: Option<Box<[u8]>>,
+    /// Status line and every 200 field but `Date` and `Connection`, ready to copy.
+    pub head_200: Box<[u8]>,
+    id: FileId,
+}
+
+/// What says a file changed: a new inode, size or modification time.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i128,
+}
+
+impl Rep {
+    /// The validators and representation fields every 2xx and 304 for this carries.
+    pub fn write_fields(&self, vary: bool, out: &mut Vec<u8>) {
+        response::field(out, b"Last-Modified", &self.last_modified);
+        response::field(out, b"ETag", &self.etag);
+        response::field(out, b"Accept-Ranges", b"bytes");
+        if let Some(c) = self.coding {
+            response::field(out, b"Content-Encoding", coding_name(c));
+        }
+        if vary {
+            response::field(out, b"Vary", b"Accept-Encoding");
+        }
+    }
+}
+
+pub struct Entry {
+    pub identity: Rep,
+    pub br: Option<Rep>,
+    pub gzip: Option<Rep>,
+    pub content_type: Box<str>,
+    checked_at: u64,
+}
+
+impl Entry {
+    pub fn has_variants(&self) -> bool {
+        self.br.is_some() || self.gzip.is_some()
+    }
+
+    pub fn codings(&self) -> impl Iterator<Item = Coding> + '_ {
+        [(Coding::Br, &self.br), (Coding::Gzip, &self.gzip)].into_iter().filter(|(_, r)| r.is_some()).map(|(c, _)| c)
+    }
+
+    pub fn rep(&self, coding: Option<Coding>) -> &Rep {
+        match coding {
+            Some(Coding::Br) => self.br.as_ref(),
+            Some(Coding::Gzip) => self.gzip.as_ref(),
+            None => None,
+        }
+        .unwrap_or(&self.identity)
+    }
+}
+
+pub enum Lookup<'a> {
+    File(&'a Entry),
+    Directory,
+    NotFound,
+    Forbidden,
+    Failed(io::Error),
+}
+
+pub struct Cache {
+    map: HashMap<Box<[u8]>, Entry>,
+    max_entries: usize,
+    max_bytes: usize,
+    bytes: usize,
+    sibling: Vec<u8>,
+}
+
+impl Cache {
+    pub fn new(max_entries: usize, max_bytes: usize) -> Cache {
+        Cache { map: HashMap::new(), max_entries, max_bytes, bytes: 0, sibling: Vec::new() }
+    }
+
+    /// The entry for `rel` (a normalised path), opening or revalidating it when the
+    /// cached one was last checked before `now` (whole seconds).
+    pub fn lookup(&mut self, root: &Root, rel: &[u8], now: u64) -> Lookup<'_> {
+        if self.map.get(rel).is_some_and(|e| e.checked_at == now) {
+            return Lookup::File(&self.map[rel]);
+        }
+        let probed = match probe(root, rel) {
+            Ok(Probe::File(file, id)) => (file, id),
+            Ok(Probe::Directory) => return self.forget(rel, Lookup::Directory),
+            Ok(Probe::Other) => return self.forget(rel, Lookup::NotFound),
+            Err(e) => {
+                use nix::libc::{ELOOP, ENAMETOOLONG, ENOTDIR, EXDEV};
+                let answer = match (e.kind(), e.raw_os_error()) {
+                    (ErrorKind::PermissionDenied, _) => Lookup::Forbidden,
+                    (ErrorKind::NotFound, _) => Lookup::NotFound,
+                    // EXDEV: the path would leave the root.
+                    (_, Some(ENOTDIR | ELOOP | EXDEV | ENAMETOOLONG)) => Lookup::NotFound,
+                    _ => Lookup::Failed(e),
+                };
+                return self.forget(rel, answer);
+            }
+        };
+        let br = self.probe_sibling(root, rel, b".br");
+        let gzip = self.probe_sibling(root, rel, b".gz");
+        if let Some(e) = self.map.get_mut(rel)
+            && e.identity.id == probed.1
+            && same(&e.br, &br)
+            && same(&e.gzip, &gzip)
+        {
+            e.checked_at = now;
+            return Lookup::File(&self.map[rel]);
+        }
+        self.forget(rel, ());
+        let content_type = content_type(Path::new(OsStr::from_bytes(rel))).into_boxed_str();
+        let vary = br.is_some() || gzip.is_some();
+        let mut rep = |(file, id): (File, FileId), coding| self.rep(file, id, coding, &content_type, vary);
+        let entry = Entry {
+            identity: rep(probed, None),
+            br: br.map(|p| rep(p, Some(Coding::Br))),
+            gzip: gzip.map(|p| rep(p, Some(Coding::Gzip))),
+            content_type,
+            checked_at: now,
+        };
+        if self.map.len() >= self.max_entries
+            && let Some(victim) = self.map.keys().next().cloned()
+        {
+            self.forget(&victim, ());
+        }
+        Lookup::File(self.map.entry(rel.into()).or_insert(entry))
+    }
+
+    fn forget<T>(&mut self, rel: &[u8], answer: T) -> T {
+        if let Some(old) = self.map.remove(rel) {
+            let reps = [Some(&old.identity), old.br.as_ref(), old.gzip.as_ref()];
+            self.bytes -= reps.into_iter().flatten().filter_map(|r| r.body.as_ref()).map(|b| b.len()).sum::<usize>();
+        }
+        answer
+    }
+
+    fn probe_sibling(&mut self, root: &Root, rel: &[u8], suffix: &[u8]) -> Option<(File, FileId)> {
+        self.sibling.clear();
+        self.sibling.extend_from_slice(rel);
+        self.sibling.extend_from_slice(suffix);
+        match probe(root, &self.sibling) {
+            Ok(Probe::File(file, id)) => Some((file, id)),
+            _ => None,
+        }
+    }
+
+    fn rep(&mut self, file: File, id: FileId, coding: Option<Coding>, content_type: &str, vary: bool) -> Rep {
+        let mtime = u64::try_from(id.mtime_ns / 1_000_000_000).unwrap_or(0);
+        let etag = format!(
+            "\"{:x}-{:x}{}\"",
+            mtime,
+            id.size,
+            match coding {
+                Some(Coding::Br) => "-br",
+                Some(Coding::Gzip) => "-gz",
+                None => "",
+            }
+        )
+        .into_bytes()
+        .into_boxed_slice();
+        let last_modified = date::format(mtime);
+        let body = (id.size <= SMALL_FILE && self.bytes + id.size as usize <= self.max_bytes)
+            .then(|| read_all(&file, id.size))
+            .flatten();
+        self.bytes += body.as_ref().map_or(0, |b| b.len());
+        let mut rep = Rep {
+            file: Rc::new(file),
+            size: id.size,
+            mtime,
+            etag,
+            last_modified,
+            coding,
+            body,
+            head_200: Box::default(),
+            id,
+        };
+        let mut head = Vec::with_capacity(256);
+        response::start(&mut head, 200);
+        response::field(&mut head, b"Content-Type", content_type.as_bytes());
+        response::field_u64(&mut head, b"Content-Length", id.size);
+        rep.write_fields(vary, &mut head);
+        rep.head_200 = head.into();
+        rep
+    }
+}
+
+pub fn coding_name(c: Coding) -> &'static [u8] {
+    match c {
+        Coding::Br => b"br",
+        Coding::Gzip => b"gzip",
+    }
+}
+
+fn same(cached: &Option<Rep>, probed: &Option<(File, FileId)>) -> bool {
+    match (cached, probed) {
+        (None, None) => true,
+        (Some(r), Some((_, id))) => r.id == *id,
+        _ => false,
+    }
+}
+
+enum Probe {
+    File(File, FileId),
+    Directory,
+    Other,
+}
+
+fn probe(root: &Root, rel: &[u8]) -> io::Result<Probe> {
+    let file = root.open_beneath(rel)?;
+    let meta = file.metadata()?;
+    Ok(if meta.is_dir() {
+        Probe::Directory
+    } else if meta.is_file() {
+        let mtime_ns = i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec());
+        Probe::File(file, FileId { dev: meta.dev(), ino: meta.ino(), size: meta.size(), mtime_ns })
+    } else {
+        Probe::Other
+    })
+}
+
+/// The whole file, or `None` if it changed size under us (then it is sent from the fd).
+fn read_all(file: &File, size: u64) -> Option<Box<[u8]>> {
+    let mut buf = vec![0u8; size as usize];
+    file.read_exact_at(&mut buf, 0).ok()?;
+    Some(buf.into_boxed_slice())
+}

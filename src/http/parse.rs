@@ -1,0 +1,366 @@
+//! Request-head parser (RFC 9112 §2–§7), strict: anything ambiguous is an error, because
+//! a lenient parser in front of or behind another parser is how requests get smuggled.
+
+use memchr::memchr;
+
+/// Size limits a request head must stay within; each has its own status code.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_request_line: usize,
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub max_body: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_request_line: 8 * 1024, max_header_bytes: 16 * 1024, max_headers: 100, max_body: 1 << 20 }
+    }
+}
+
+/// Why a request was refused. Every variant closes the connection after its answer:
+/// once the head is in doubt, so is where the next request starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// A request line without a version: HTTP/0.9, which has no headers and no framing.
+    MissingVersion,
+    BadRequestLine,
+    BadMethod,
+    BadTarget,
+    BadVersion,
+    VersionNotSupported,
+    RequestLineTooLong,
+    HeaderTooLarge,
+    TooManyHeaders,
+    BadHeaderName,
+    WhitespaceBeforeColon,
+    ObsFold,
+    MissingColon,
+    BadHeaderValue,
+    BareCr,
+    MissingHost,
+    DuplicateHost,
+    BadHost,
+    BadContentLength,
+    ConflictingContentLength,
+    TransferEncodingWithContentLength,
+    TransferEncodingOnHttp10,
+    UnsupportedTransferCoding,
+    BadTransferEncoding,
+    BadChunk,
+    BodyTooLarge,
+}
+
+impl ParseError {
+    pub fn status(self) -> u16 {
+        use ParseError::*;
+        match self {
+            VersionNotSupported => 505,
+            RequestLineTooLong => 414,
+            HeaderTooLarge | TooManyHeaders => 431,
+            UnsupportedTransferCoding => 501,
+            BodyTooLarge => 413,
+            _ => 400,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method<'a> {
+    Get,
+    Head,
+    Options,
+    Other(&'a [u8]),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyFraming {
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// A parsed request head. Every slice borrows the caller's buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    pub method: Method<'a>,
+    pub target: &'a [u8],
+    pub version: Version,
+    pub keep_alive: bool,
+    pub body: BodyFraming,
+    /// The header lines, already validated; `header`/`headers` scan them on demand so
+    /// that parsing stores nothing per field.
+    fields: &'a [u8],
+}
+
+#[derive(Debug)]
+pub enum Status<'a> {
+    /// A whole head, and how many bytes of the buffer it took.
+    Complete(Request<'a>, usize),
+    Partial,
+}
+
+impl<'a> Request<'a> {
+    /// The first value of the field `name` (case-insensitive), OWS trimmed.
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers(name).next()
+    }
+
+    /// Every value of the field `name`, in order (list fields may be split over lines).
+    pub fn headers<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + 'n
+    where
+        'a: 'n,
+    {
+        FieldLines(self.fields).filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+    }
+}
+
+/// Iterates `name: value` lines of an already validated field block.
+struct FieldLines<'a>(&'a [u8]);
+
+impl<'a> Iterator for FieldLines<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        let lf = memchr(b'\n', self.0)?;
+        let line = strip_cr(&self.0[..lf]);
+        self.0 = &self.0[lf + 1..];
+        let colon = memchr(b':', line)?;
+        Some((&line[..colon], trim_ows(&line[colon + 1..])))
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// tchar (RFC 9110 §5.6.2).
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// field-vchar, SP and HTAB; obs-text is allowed, every other control byte is not.
+fn is_field_byte(b: u8) -> bool {
+    b == b'\t' || (b >= b' ' && b != 0x7f)
+}
+
+/// Parse one request head from the start of `buf`.
+pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<'a>, ParseError> {
+    // Leading empty lines are skipped (RFC 9112 §2.2) but count against the line limit,
+    // so a stream of CRLFs cannot grow the buffer without bound.
+    let mut start = 0;
+    while let Some(rest) = buf.get(start..) {
+        match rest {
+            [b'\r', b'\n', ..] => start += 2,
+            [b'\n', ..] => start += 1,
+            _ => break,
+        }
+    }
+    let Some(lf) = memchr(b'\n', &buf[start..]) else {
+        return if buf.len() > limits.max_request_line {
+            Err(ParseError::RequestLineTooLong)
+        } else {
+            Ok(Status::Partial)
+        };
+    };
+    let line_end = start + lf;
+    if line_end + 1 > limits.max_request_line {
+        return Err(ParseError::RequestLineTooLong);
+    }
+    let (method, target, version) = request_line(strip_cr(&buf[start..line_end]))?;
+
+    let fields_start = line_end + 1;
+    let mut pos = fields_start;
+    let mut seen = Seen::default();
+    let mut count = 0usize;
+    loop {
+        let Some(lf) = memchr(b'\n', &buf[pos..]) else {
+            return if buf.len() - fields_start > limits.max_header_bytes {
+                Err(ParseError::HeaderTooLarge)
+            } else {
+                Ok(Status::Partial)
+            };
+        };
+        let line = strip_cr(&buf[pos..pos + lf]);
+        pos += lf + 1;
+        if pos - fields_start > limits.max_header_bytes {
+            return Err(ParseError::HeaderTooLarge);
+        }
+        if line.is_empty() {
+            break;
+        }
+        count += 1;
+        if count > limits.max_headers {
+            return Err(ParseError::TooManyHeaders);
+        }
+        let (name, value) = field_line(line)?;
+        seen.note(name, value)?;
+    }
+    let fields = &buf[fields_start..pos];
+    let body = seen.framing(version)?;
+    match (version, seen.hosts) {
+        (_, 2..) => return Err(ParseError::DuplicateHost),
+        (Version::Http11, 0) => return Err(ParseError::MissingHost),
+        _ => {}
+    }
+    let keep_alive = match version {
+        Version::Http11 => !seen.close,
+        Version::Http10 => seen.keep_alive && !seen.close,
+    };
+    Ok(Status::Complete(Request { method, target, version, keep_alive, body, fields }, pos))
+}
+
+fn request_line(line: &[u8]) -> Result<(Method<'_>, &[u8], Version), ParseError> {
+    if line.contains(&b'\r') {
+        return Err(ParseError::BareCr);
+    }
+    let sp = memchr(b' ', line).ok_or(ParseError::BadRequestLine)?;
+    let method = &line[..sp];
+    if method.is_empty() || !method.iter().all(|&b| is_tchar(b)) {
+        return Err(ParseError::BadMethod);
+    }
+    let rest = &line[sp + 1..];
+    let Some(sp) = memchr(b' ', rest) else {
+        return Err(if !rest.is_empty() && rest.iter().all(|&b| b.is_ascii_graphic()) {
+            ParseError::MissingVersion
+        } else {
+            ParseError::BadRequestLine
+        });
+    };
+    let target = &rest[..sp];
+    if target.is_empty() || !target.iter().all(|&b| b.is_ascii_graphic()) {
+        return Err(ParseError::BadTarget);
+    }
+    let version = match &rest[sp + 1..] {
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor] if major.is_ascii_digit() && minor.is_ascii_digit() => {
+            match (major, minor) {
+                (b'1', b'0') => Version::Http10,
+                (b'1', _) => Version::Http11,
+                _ => return Err(ParseError::VersionNotSupported),
+            }
+        }
+        _ => return Err(ParseError::BadVersion),
+    };
+    let method = match method {
+        b"GET" => Method::Get,
+        b"HEAD" => Method::Head,
+        b"OPTIONS" => Method::Options,
+        other => Method::Other(other),
+    };
+    Ok((method, target, version))
+}
+
+fn field_line(line: &[u8]) -> Result<(&[u8], &[u8]), ParseError> {
+    if let [b' ' | b'\t', ..] = line {
+        return Err(ParseError::ObsFold);
+    }
+    let colon = memchr(b':', line).ok_or(ParseError::MissingColon)?;
+    let name = &line[..colon];
+    match name {
+        [] => return Err(ParseError::BadHeaderName),
+        [.., b' ' | b'\t'] => return Err(ParseError::WhitespaceBeforeColon),
+        _ if !name.iter().all(|&b| is_tchar(b)) => return Err(ParseError::BadHeaderName),
+        _ => {}
+    }
+    let value = &line[colon + 1..];
+    if let Some(&bad) = value.iter().find(|&&b| !is_field_byte(b)) {
+        return Err(if bad == b'\r' { ParseError::BareCr } else { ParseError::BadHeaderValue });
+    }
+    Ok((name, trim_ows(value)))
+}
+
+/// What the parser must know about the fields while it reads them: framing, Host, and
+/// the connection options.
+#[derive(Default)]
+struct Seen {
+    hosts: u8,
+    content_length: Option<u64>,
+    transfer_encoding: bool,
+    chunked: bool,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl Seen {
+    fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), ParseError> {
+        if name.eq_ignore_ascii_case(b"host") {
+            self.hosts = self.hosts.saturating_add(1);
+            if value.iter().any(|&b| b == b' ' || b == b'\t') {
+                return Err(ParseError::BadHost);
+            }
+        } else if name.eq_ignore_ascii_case(b"content-length") {
+            let n = parse_length(value).ok_or(ParseError::BadContentLength)?;
+            if self.content_length.is_some_and(|m| m != n) {
+                return Err(ParseError::ConflictingContentLength);
+            }
+            self.content_length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.transfer_encoding = true;
+            let mut any = false;
+            for coding in value.split(|&b| b == b',').map(trim_ows).filter(|c| !c.is_empty()) {
+                any = true;
+                if !coding.eq_ignore_ascii_case(b"chunked") {
+                    return Err(ParseError::UnsupportedTransferCoding);
+                }
+                if self.chunked {
+                    // chunked applied twice has no meaning (RFC 9112 §6.1)
+                    return Err(ParseError::BadTransferEncoding);
+                }
+                self.chunked = true;
+            }
+            if !any {
+                return Err(ParseError::BadTransferEncoding);
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for option in value.split(|&b| b == b',').map(trim_ows) {
+                self.close |= option.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        Ok(())
+    }
+
+    fn framing(&self, version: Version) -> Result<BodyFraming, ParseError> {
+        if self.transfer_encoding {
+            if version == Version::Http10 {
+                return Err(ParseError::TransferEncodingOnHttp10);
+            }
+            if self.content_length.is_some() {
+                return Err(ParseError::TransferEncodingWithContentLength);
+            }
+            return Ok(BodyFraming::Chunked);
+        }
+        Ok(match self.content_length {
+            None | Some(0) => BodyFraming::None,
+            Some(n) => BodyFraming::Length(n),
+        })
+    }
+}
+
+/// 1*DIGIT, nothing else: no sign, no hex, no list, no overflow.
+fn parse_length(v: &[u8]) -> Option<u64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.iter().try_fold(
+        0u64,
+        |n, &b| {
+            if b.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(b - b'0')) } else { None }
+        },
+    )
+}

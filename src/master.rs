@@ -1,0 +1,192 @@
+//! The master: validate, bind one SO_REUSEPORT listener per shard, start each shard as a
+//! worker process (its own fd table and RLIMIT_NOFILE; a crash takes one shard, not the
+//! server), forward SIGTERM/SIGINT, and exit when the workers have.
+
+use crate::config::Config;
+use crate::conn::Site;
+use crate::driver::epoll::EpollDriver;
+use crate::driver::{Backend, Driver, sys};
+use crate::files::{Cache, Root};
+use crate::shard::{Shard, Timeouts};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const LISTEN_FD_ENV: &str = "C10K_LISTEN_FD";
+const MASTER_PID_ENV: &str = "C10K_MASTER_PID";
+
+/// Print `c10k-server: <what>` and return the exit code for a start-up failure.
+fn fail(what: impl std::fmt::Display) -> i32 {
+    eprintln!("c10k-server: {what}");
+    1
+}
+
+fn backend(config: &Config) -> Result<&'static str, String> {
+    match config.backend {
+        Backend::Auto | Backend::Epoll => Ok(EpollDriver::NAME),
+        Backend::Uring => {
+            Err("--backend uring: the io_uring backend is not built yet; use --backend epoll or auto".into())
+        }
+    }
+}
+
+pub fn run(config: &Config) -> i32 {
+    let backend = match backend(config) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = Root::open(&config.root) {
+        return fail(format_args!("--root {}: {e}; pass --root DIR with an existing directory", config.root.display()));
+    }
+    if let Err(e) = sys::raise_nofile() {
+        eprintln!("c10k-server: warning: cannot raise RLIMIT_NOFILE: {e}");
+    }
+    let shards = config.shard_count();
+    let listeners = match bind_all(config, shards) {
+        Ok(l) => l,
+        Err(e) => {
+            let hint = match e.kind() {
+                io::ErrorKind::AddrInUse => "address already in use; stop what holds it or pass --listen ADDR:PORT",
+                io::ErrorKind::AddrNotAvailable => "no such local address; pass --listen with an address of this host",
+                io::ErrorKind::PermissionDenied => {
+                    "permission denied; use a port above 1023 or run with CAP_NET_BIND_SERVICE"
+                }
+                _ => "pass --listen ADDR:PORT with a free local address",
+            };
+            return fail(format_args!("cannot listen on {}: {e}: {hint}", config.listen));
+        }
+    };
+    let addr = sys::local_addr(&listeners[0]).unwrap_or(config.listen);
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+            return fail(format_args!("cannot handle signals: {e}"));
+        }
+    }
+    let mut children = Vec::with_capacity(shards);
+    for (index, listener) in listeners.into_iter().enumerate() {
+        match spawn_worker(index, &listener) {
+            Ok(child) => children.push(Some(child)),
+            Err(e) => {
+                stop_all(&mut children);
+                return fail(format_args!("cannot start shard {index}: {e}"));
+            }
+        }
+        // The worker has its own copy; ours would keep a dead shard's queue alive.
+        drop(listener);
+    }
+    println!("listening on http://{addr} ({shards} shards, backend {backend})");
+    supervise(&mut children, &stop)
+}
+
+fn bind_all(config: &Config, shards: usize) -> io::Result<Vec<TcpListener>> {
+    let mut addr = config.listen;
+    if addr.port() != 0 {
+        sys::check_port_free(addr)?;
+    }
+    let mut listeners = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        let listener = sys::reuseport_listener(addr)?;
+        // Port 0 is resolved once; the other shards join that port.
+        addr = sys::local_addr(&listener)?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+fn spawn_worker(index: usize, listener: &TcpListener) -> io::Result<Child> {
+    let exe = std::env::current_exe()?;
+    let args = std::env::args_os().skip(1).collect::<Vec<_>>();
+    sys::set_inheritable(listener, true)?;
+    let child = Command::new(exe)
+        .args(args)
+        .arg("--worker")
+        .arg(index.to_string())
+        .env(LISTEN_FD_ENV, listener.as_raw_fd().to_string())
+        .env(MASTER_PID_ENV, std::process::id().to_string())
+        .spawn();
+    sys::set_inheritable(listener, false)?;
+    child
+}
+
+/// Wait for the workers; on SIGTERM/SIGINT pass it on and wait for them to finish.
+fn supervise(children: &mut [Option<Child>], stop: &AtomicBool) -> i32 {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            stop_all(children);
+            return 0;
+        }
+        for (index, slot) in children.iter_mut().enumerate() {
+            if let Some(child) = slot
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                eprintln!("c10k-server: shard {index} (pid {}) exited: {status}", child.id());
+                *slot = None;
+            }
+        }
+        if children.iter().all(Option::is_none) {
+            return fail("every shard has exited");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM every worker, wait up to 10 s, then SIGKILL the rest.
+fn stop_all(children: &mut [Option<Child>]) {
+    for child in children.iter().flatten() {
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for child in children.iter_mut().flatten() {
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// A worker process: take the inherited listener, pin to a core, serve until told to stop.
+pub fn run_worker(config: &Config, index: usize) -> i32 {
+    // Die with the master rather than serve on as an orphan.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+    let master = std::env::var(MASTER_PID_ENV).ok().and_then(|p| p.parse::<i32>().ok());
+    if master != Some(nix::unistd::getppid().as_raw()) {
+        return fail(format_args!("shard {index}: the master has gone"));
+    }
+    let Some(fd) = std::env::var(LISTEN_FD_ENV).ok().and_then(|f| f.parse().ok()) else {
+        return fail(format_args!("shard {index}: --worker is internal; run c10k-server without it"));
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
+            return fail(format_args!("shard {index}: cannot handle signals: {e}"));
+        }
+    }
+    let core = core_affinity::get_core_ids().filter(|ids| !ids.is_empty()).map(|ids| ids[index % ids.len()]);
+    let pinned = core.filter(|&c| core_affinity::set_for_current(c)).map(|c| c.id);
+    let result = (|| -> io::Result<()> {
+        let listener = sys::inherited_listener(fd)?;
+        let root = Root::open(&config.root)?;
+        let site = Site::new(root, Cache::new(4096, 64 << 20), config.limits());
+        let timeouts =
+            Timeouts { keepalive: config.keepalive_timeout, request: config.request_timeout, ..Timeouts::default() };
+        // Leave room for the listener, epoll, cached files and stdio.
+        let fds = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?.0;
+        let max_conns = (fds as usize).saturating_sub(256).max(16);
+        let mut shard = Shard::<EpollDriver>::new(listener, site, timeouts, max_conns)?;
+        let core = pinned.map_or_else(|| "unpinned".to_string(), |c| c.to_string());
+        println!("shard {index}: pid {}, core {core}, backend {}", std::process::id(), EpollDriver::NAME);
+        shard.run(&stop)
+    })();
+    match result {
+        Ok(()) => 0,
+        Err(e) => fail(format_args!("shard {index}: {e}")),
+    }
+}

@@ -1,0 +1,233 @@
+//! Shared harness for integration tests: the real binary on an ephemeral port, a fixture
+//! site in a temporary directory, raw TCP requests and a strict response reader.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_c10k-server");
+
+/// A fresh, empty directory under the target dir, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "c10k-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Write `rel` (creating parent directories) with `contents`.
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.0.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server; killed (SIGTERM, then SIGKILL) on drop.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    /// Lines the server printed on stdout before it was ready.
+    pub banner: Vec<String>,
+}
+
+impl Server {
+    /// Start the binary with `--listen 127.0.0.1:0 --root ROOT --shards 1` plus `extra`,
+    /// and wait for its `listening on` line.
+    pub fn start(root: &Path, extra: &[&str]) -> Server {
+        let mut args: Vec<String> = vec!["--listen".into(), "127.0.0.1:0".into(), "--root".into()];
+        args.push(root.display().to_string());
+        if !extra.iter().any(|a| *a == "--shards") {
+            args.extend(["--shards".into(), "1".into()]);
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start c10k-server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut banner = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                let _ = child.kill();
+                panic!("server did not print its address; printed so far: {banner:?}")
+            });
+            banner.push(line.clone());
+            if let Some(rest) = line.strip_prefix("listening on http://") {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        // Shard lines may follow the address; collect them without blocking for long.
+        while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+            banner.push(line);
+        }
+        Server { child, addr, banner }
+    }
+
+    pub fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+
+    /// Send `raw` on a new connection and read every response until the server closes
+    /// or `expect` responses have arrived.
+    pub fn exchange(&self, raw: &[u8], expect: usize, head_only: bool) -> (Vec<Response>, TcpStream) {
+        let mut s = self.connect();
+        s.write_all(raw).unwrap();
+        let mut r = Reader::new(s.try_clone().unwrap());
+        let mut out = Vec::new();
+        while out.len() < expect {
+            match r.response(head_only) {
+                Some(resp) => out.push(resp),
+                None => break,
+            }
+        }
+        (out, s)
+    }
+
+    /// One request on a new connection; the response.
+    pub fn get(&self, raw: &str) -> Response {
+        let head_only = raw.starts_with("HEAD ");
+        let (mut v, _) = self.exchange(raw.as_bytes(), 1, head_only);
+        v.pop().unwrap_or_else(|| panic!("no response to {raw:?}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub version: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The value of header `name` (case-insensitive); panics if it appears twice.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let mut it = self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+        let v = it.next().map(|(_, v)| v.as_str());
+        assert!(it.next().is_none(), "header {name} appears twice");
+        v
+    }
+
+    pub fn body_str(&self) -> &str {
+        std::str::from_utf8(&self.body).unwrap()
+    }
+}
+
+/// Reads responses framed by Content-Length (every response of this server has one,
+/// except 204 and 304 which have no body).
+pub struct Reader {
+    inner: BufReader<TcpStream>,
+}
+
+impl Reader {
+    pub fn new(s: TcpStream) -> Reader {
+        Reader { inner: BufReader::new(s) }
+    }
+
+    /// The next response, or `None` if the connection ended before a status line.
+    pub fn response(&mut self, head_only: bool) -> Option<Response> {
+        let mut line = String::new();
+        match self.inner.read_line(&mut line) {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        let status_line = line.trim_end_matches("\r\n").to_string();
+        assert!(line.ends_with("\r\n"), "status line not CRLF-terminated: {line:?}");
+        let mut parts = status_line.splitn(3, ' ');
+        let version = parts.next().unwrap().to_string();
+        let status: u16 = parts.next().unwrap().parse().unwrap();
+        let mut headers = Vec::new();
+        loop {
+            line.clear();
+            self.inner.read_line(&mut line).expect("header line");
+            assert!(line.ends_with("\r\n"), "header line not CRLF-terminated: {line:?}");
+            let l = line.trim_end_matches("\r\n");
+            if l.is_empty() {
+                break;
+            }
+            let (n, v) = l.split_once(": ").expect("name: value");
+            headers.push((n.to_string(), v.to_string()));
+        }
+        let len = headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .map(|(_, v)| v.parse::<usize>().unwrap());
+        let no_body = head_only || status == 204 || status == 304;
+        let mut body = vec![0; if no_body { 0 } else { len.expect("Content-Length") }];
+        self.inner.read_exact(&mut body).expect("body");
+        Some(Response { status, version, headers, body })
+    }
+
+    /// True if the server closed the connection (EOF) within the read timeout.
+    pub fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(self.inner.read(&mut b), Ok(0))
+    }
+}
+
+/// True if the server closed `s` (EOF or reset) rather than leaving it open.
+pub fn is_closed(s: &TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let mut b = [0u8; 1];
+    match (&*s).read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => panic!("unexpected extra bytes after the last response"),
+        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+    }
+}
