@@ -27,6 +27,12 @@ fn fail(what: impl std::fmt::Display) -> i32 {
     1
 }
 
+/// One line on stdout; a closed stdout is no reason to stop serving.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
 fn backend(config: &Config) -> Result<&'static str, String> {
     match config.backend {
         Backend::Auto | Backend::Epoll => Ok(EpollDriver::NAME),
@@ -81,7 +87,7 @@ pub fn run(config: &Config) -> i32 {
         // The worker has its own copy; ours would keep a dead shard's queue alive.
         drop(listener);
     }
-    println!("listening on http://{addr} ({shards} shards, backend {backend})");
+    say(format_args!("listening on http://{addr} ({shards} shards, backend {backend})"));
     supervise(&mut children, &stop)
 }
 
@@ -182,7 +188,7 @@ pub fn run_worker(config: &Config, index: usize) -> i32 {
         let max_conns = (fds as usize).saturating_sub(256).max(16);
         let mut shard = Shard::<EpollDriver>::new(listener, site, timeouts, max_conns)?;
         let core = pinned.map_or_else(|| "unpinned".to_string(), |c| c.to_string());
-        println!("shard {index}: pid {}, core {core}, backend {}", std::process::id(), EpollDriver::NAME);
+        say(format_args!("shard {index}: pid {}, core {core}, backend {}", std::process::id(), EpollDriver::NAME));
         shard.run(&stop)
     })();
     match result {

@@ -62,6 +62,8 @@ pub struct Conn {
     body: Option<Box<Body>>,
     /// Close once everything queued has been sent.
     pub closing: bool,
+    /// Requests answered so far (wrapping): tells a shard that a new request began.
+    pub answered: u32,
 }
 
 impl Conn {
@@ -135,6 +137,7 @@ impl Conn {
             (true, crate::http::Version::Http11) => Persistence::Default,
         };
         self.closing |= persistence == Persistence::Close;
+        self.answered = self.answered.wrapping_add(1);
         serve::respond(req, persistence, site, out);
     }
 

@@ -177,6 +177,7 @@ impl<D: Driver> Shard<D> {
 
     /// Read until EAGAIN, answering as we go; stop early when output blocks.
     fn read(&mut self, key: usize) {
+        let before = (self.slots[key].conn.mid_request(), self.slots[key].conn.answered);
         let mut buf = std::mem::take(&mut self.read_buf);
         loop {
             let n = match sys::read(&self.slots[key].stream, &mut buf) {
@@ -201,8 +202,13 @@ impl<D: Driver> Shard<D> {
             && !slot.lingering
             && slot.conn.out.is_none()
         {
-            let timeout = if slot.conn.mid_request() { self.timeouts.request } else { self.timeouts.keepalive };
-            self.set_deadline(key, timeout);
+            // A request gets `request` seconds from its first byte, not from its latest:
+            // trickling a byte at a time does not keep a connection alive.
+            if !slot.conn.mid_request() {
+                self.set_deadline(key, self.timeouts.keepalive);
+            } else if before != (true, slot.conn.answered) {
+                self.set_deadline(key, self.timeouts.request);
+            }
         }
     }
 
@@ -295,8 +301,10 @@ impl<D: Driver> Shard<D> {
     }
 
     fn linger(&mut self, key: usize) {
+        // Not the shard's read buffer: this may run while a read holds it.
+        let mut sink = [0u8; 4096];
         loop {
-            match sys::read(&self.slots[key].stream, &mut self.read_buf) {
+            match sys::read(&self.slots[key].stream, &mut sink) {
                 Ok(0) => return self.close(key),
                 Ok(_) => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,

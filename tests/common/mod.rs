@@ -60,10 +60,12 @@ impl Server {
     pub fn start(root: &Path, extra: &[&str]) -> Server {
         let mut args: Vec<String> = vec!["--listen".into(), "127.0.0.1:0".into(), "--root".into()];
         args.push(root.display().to_string());
-        if !extra.iter().any(|a| *a == "--shards") {
+        if !extra.contains(&"--shards") {
             args.extend(["--shards".into(), "1".into()]);
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        let shards: usize =
+            args.iter().skip_while(|a| *a != "--shards").nth(1).and_then(|n| n.parse().ok()).unwrap_or(1);
         let mut child = Command::new(BIN)
             .args(&args)
             .stdout(Stdio::piped())
@@ -93,9 +95,13 @@ impl Server {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
         };
-        // Shard lines may follow the address; collect them without blocking for long.
-        while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
-            banner.push(line);
+        // Each shard prints its own line once it is up; wait for all of them.
+        while banner.iter().filter(|l| l.starts_with("shard ")).count() < shards {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => banner.push(line),
+                Err(_) => panic!("shards did not all start; printed so far: {banner:?}"),
+            }
         }
         Server { child, addr, banner }
     }

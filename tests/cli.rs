@@ -1,0 +1,253 @@
+mod common;
+
+use common::TempDir;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_c10k-server");
+
+struct Outcome {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Wait for `child` to exit within `limit`; kill it (and fail) if it does not.
+fn wait_bounded(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            std::thread::sleep(Duration::from_millis(500));
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: still running after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run the binary with `args` and collect its exit status and output; it must exit by
+/// itself within 10 s.
+fn run(args: &[&str]) -> Outcome {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start c10k-server");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let t_out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let status = wait_bounded(&mut child, Duration::from_secs(10), &format!("c10k-server {args:?}"));
+    Outcome { status, stdout: t_out.join().unwrap(), stderr: t_err.join().unwrap() }
+}
+
+/// Exactly one line on stderr, starting with `c10k-server:`; returns it.
+fn one_stderr_line(o: &Outcome, args: &[&str]) -> String {
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{args:?}: stderr should be one line, was {:?}", o.stderr);
+    assert!(o.stderr.ends_with('\n'), "{args:?}: stderr line not terminated: {:?}", o.stderr);
+    assert!(lines[0].starts_with("c10k-server:"), "{args:?}: {:?}", lines[0]);
+    lines[0].to_string()
+}
+
+fn root_dir() -> TempDir {
+    let root = TempDir::new("cli");
+    root.write("index.html", "hi\n");
+    root
+}
+
+#[test]
+fn help_lists_the_flags() {
+    let o = run(&["--help"]);
+    assert!(o.status.success(), "--help: {:?}, stderr {:?}", o.status, o.stderr);
+    for flag in ["--listen", "--root", "--shards", "--backend"] {
+        assert!(o.stdout.contains(flag), "--help does not mention {flag}:\n{}", o.stdout);
+    }
+}
+
+#[test]
+fn version_exits_zero() {
+    let o = run(&["--version"]);
+    assert!(o.status.success(), "--version: {:?}, stderr {:?}", o.status, o.stderr);
+    assert!(o.stdout.contains(env!("CARGO_PKG_VERSION")), "--version printed {:?}", o.stdout);
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    let root = root_dir();
+    let root_s = root.path().display().to_string();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--shards", "0"], "--shards"),
+        (&["--shards", "zero"], "--shards"),
+        (&["--listen", "nonsense"], "--listen"),
+        (&["--backend", "foo"], "foo"),
+        (&["--no-such-flag"], "--no-such-flag"),
+    ];
+    for &(bad, names) in cases {
+        // Everything else valid, so that only the argument under test is wrong.
+        let mut args: Vec<&str> = Vec::new();
+        if !bad.contains(&"--listen") {
+            args.extend(["--listen", "127.0.0.1:0"]);
+        }
+        args.extend(["--root", &root_s]);
+        args.extend_from_slice(bad);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {:?}, stderr {:?}", o.status, o.stderr);
+        let line = one_stderr_line(&o, bad);
+        assert!(line.contains(names), "{bad:?}: message {line:?} does not name {names:?}");
+        assert!(o.stdout.is_empty(), "{bad:?}: stdout {:?}", o.stdout);
+    }
+}
+
+#[test]
+fn missing_root_fails() {
+    let gone = TempDir::new("cli-gone");
+    let missing = gone.path().join("does-not-exist");
+    let missing_s = missing.display().to_string();
+    let args = ["--listen", "127.0.0.1:0", "--shards", "1", "--root", &missing_s];
+    let o = run(&args);
+    assert!(!o.status.success(), "{:?}", o.status);
+    let line = one_stderr_line(&o, &args);
+    assert!(line.contains("--root"), "{line:?}");
+}
+
+#[test]
+fn address_in_use_fails() {
+    let root = root_dir();
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = holder.local_addr().unwrap().to_string();
+    let root_s = root.path().display().to_string();
+    let args = ["--listen", &addr, "--shards", "1", "--root", &root_s];
+    let o = run(&args);
+    assert!(!o.status.success(), "{:?}", o.status);
+    let line = one_stderr_line(&o, &args);
+    assert!(line.contains("in use"), "{line:?}");
+    drop(holder);
+}
+
+#[test]
+fn uring_backend_not_built() {
+    let root = root_dir();
+    let root_s = root.path().display().to_string();
+    let args = ["--listen", "127.0.0.1:0", "--shards", "1", "--root", &root_s, "--backend", "uring"];
+    let o = run(&args);
+    assert!(!o.status.success(), "{:?}", o.status);
+    let line = one_stderr_line(&o, &args);
+    assert!(line.contains("not built yet"), "{line:?}");
+}
+
+/// Lines of `child`'s stdout, read on a thread.
+fn stdout_lines(child: &mut Child) -> Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Kills the child on drop unless it was reaped.
+struct Guard(Option<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(child) = self.0.as_mut() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            std::thread::sleep(Duration::from_millis(500));
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn banner_and_sigterm_stop_master_and_workers() {
+    let root = root_dir();
+    let root_s = root.path().display().to_string();
+    let child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--shards", "2", "--root", &root_s])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start c10k-server");
+    let mut guard = Guard(Some(child));
+    let rx = stdout_lines(guard.0.as_mut().unwrap());
+
+    // The address line and one line per shard, in whatever order they come.
+    let mut lines = Vec::new();
+    let mut addr = None;
+    let mut shards: Vec<(usize, u32)> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while addr.is_none() || shards.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("banner incomplete: {lines:?}"));
+        lines.push(line.clone());
+        if let Some(rest) = line.strip_prefix("listening on http://") {
+            let a: std::net::SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
+            assert_eq!(a.ip().to_string(), "127.0.0.1", "{line:?}");
+            assert_ne!(a.port(), 0, "{line:?}");
+            addr = Some(a);
+        } else if let Some(rest) = line.strip_prefix("shard ") {
+            let (n, rest) = rest.split_once(": pid ").unwrap_or_else(|| panic!("{line:?}"));
+            let (pid, rest) = rest.split_once(", core ").unwrap_or_else(|| panic!("{line:?}"));
+            let (core, backend) = rest.split_once(", backend ").unwrap_or_else(|| panic!("{line:?}"));
+            assert!(!core.is_empty(), "{line:?}");
+            assert_eq!(backend, "epoll", "{line:?}");
+            shards.push((n.parse().unwrap(), pid.parse().unwrap()));
+        }
+    }
+    shards.sort();
+    assert_eq!(shards.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1], "{lines:?}");
+    let master = guard.0.as_ref().unwrap().id();
+    assert_ne!(shards[0].1, shards[1].1, "{lines:?}");
+    for &(_, pid) in &shards {
+        assert_ne!(pid, master, "a shard runs in its own process");
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "worker {pid} not running");
+    }
+
+    // It serves.
+    let mut s = std::net::TcpStream::connect(addr.unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).unwrap();
+    assert!(resp.starts_with(b"HTTP/1.1 200 "), "{:?}", String::from_utf8_lossy(&resp));
+
+    kill(Pid::from_raw(master as i32), Signal::SIGTERM).unwrap();
+    let mut child = guard.0.take().unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(15), "master after SIGTERM");
+    assert_eq!(status.code(), Some(0), "master exit: {status:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for &(n, pid) in &shards {
+        let proc_dir = format!("/proc/{pid}");
+        while std::path::Path::new(&proc_dir).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!std::path::Path::new(&proc_dir).exists(), "shard {n} (pid {pid}) outlived the master");
+    }
+}
