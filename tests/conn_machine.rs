@@ -1,0 +1,137 @@
+//! The connection state machine without sockets: the same input split any way gives the
+//! same answers, and the cached small-file path allocates nothing per request.
+
+use c10k_server::conn::{Chunk, Conn, Outbox, Site};
+use c10k_server::files::{Cache, Root};
+use c10k_server::http::Limits;
+use proptest::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+struct Counting;
+
+thread_local! {
+    /// Allocations made by this thread: other tests run on other threads meanwhile.
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn count() {
+    ALLOCATIONS.with(|n| n.set(n.get() + 1));
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn site() -> Site {
+    // Written once per test process: tests on other threads read it concurrently.
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("c10k-conn-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("index.html"), "<p>index</p>\n").unwrap();
+        std::fs::write(dir.join("sub/a.txt"), "a".repeat(3000)).unwrap();
+        dir
+    });
+    let mut site = Site::new(Root::open(dir).unwrap(), Cache::new(64, 1 << 20), Limits::default());
+    // A fixed clock: no revalidation, no Date change between runs.
+    site.tick(1_700_000_000);
+    site
+}
+
+/// Feed `input` in pieces of the given sizes, as a shard would (keeping unparsed tails),
+/// and collect every byte queued.
+fn run(site: &mut Site, input: &[u8], cuts: &[usize]) -> (Vec<u8>, bool) {
+    let mut conn = Conn::default();
+    let mut out = Outbox::default();
+    let mut sent = Vec::new();
+    let mut pending = Vec::new();
+    let mut pos = 0;
+    let mut sizes = cuts.iter().copied().cycle();
+    while pos < input.len() && !conn.closing {
+        let n = sizes.next().unwrap_or(input.len()).clamp(1, input.len() - pos);
+        pending.extend_from_slice(&input[pos..pos + n]);
+        pos += n;
+        loop {
+            let used = conn.feed(&pending, site, &mut out);
+            pending.drain(..used);
+            while let Some(chunk) = out.next_chunk() {
+                let n = match chunk {
+                    Chunk::Bytes(b) => {
+                        sent.extend_from_slice(b);
+                        b.len()
+                    }
+                    Chunk::File(f) => f.len as usize,
+                };
+                out.advance(n);
+            }
+            if used == 0 || pending.is_empty() || conn.closing {
+                break;
+            }
+        }
+    }
+    (sent, conn.closing)
+}
+
+const PIPELINE: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n\
+HEAD /sub/a.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+GET /sub/a.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=10-19\r\n\r\n\
+POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+GET /nope HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;e=1\r\nabc\r\n0\r\nT: v\r\n\r\n\
+OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n\
+GET /sub HTTP/1.0\r\n\r\n";
+
+proptest! {
+    #[test]
+    fn any_split_gives_the_same_answers(cuts in proptest::collection::vec(1usize..64, 1..8)) {
+        let mut site = site();
+        let whole = run(&mut site, PIPELINE, &[]);
+        prop_assert_eq!(run(&mut site, PIPELINE, &cuts), whole);
+    }
+}
+
+#[test]
+fn pipeline_answers_in_order_then_closes() {
+    let mut site = site();
+    let (sent, closing) = run(&mut site, PIPELINE, &[]);
+    let text = String::from_utf8_lossy(&sent);
+    let statuses: Vec<&str> = text.match_indices("HTTP/1.1 ").map(|(i, _)| &text[i + 9..i + 12]).collect();
+    assert_eq!(statuses, ["200", "200", "206", "405", "404", "204", "301"]);
+    assert!(closing, "HTTP/1.0 without keep-alive closes");
+}
+
+#[test]
+fn cached_small_file_path_does_not_allocate() {
+    let mut site = site();
+    let mut conn = Conn::default();
+    let mut out = Outbox::default();
+    let req = b"GET /sub/a.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    // Warm up: open the files, grow the shared buffers.
+    for _ in 0..3 {
+        assert_eq!(conn.feed(req, &mut site, &mut out), req.len());
+        out.clear();
+    }
+    let before = ALLOCATIONS.with(Cell::get);
+    for _ in 0..1000 {
+        conn.feed(req, &mut site, &mut out);
+        out.clear();
+    }
+    assert_eq!(ALLOCATIONS.with(Cell::get) - before, 0, "allocations on the cached path");
+}
