@@ -42,6 +42,7 @@ impl Driver for EpollDriver {
                 token: Token(e.data()),
                 readable: flags.intersects(input),
                 writable: flags.intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR),
+                hangup: flags.intersects(EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR),
             }
         }));
         Ok(())

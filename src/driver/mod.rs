@@ -9,7 +9,8 @@
 //! stale and the shard drops the event). Events say *the socket can make progress* in a
 //! direction, not *how much*: the shard then calls the I/O functions of `sys` until they
 //! say `WouldBlock`, because the epoll backend is edge-triggered and will not say it
-//! twice. Everything a connection reads goes first into one read buffer per shard; only
+//! twice (a read shorter than the buffer also proves the socket drained, unless the
+//! event says the peer hung up: then read on to the end of the stream). Everything a connection reads goes first into one read buffer per shard; only
 //! an unparsed tail is copied into the connection, so an idle connection holds none.
 //! Everything a pass of the loop queues for a connection leaves in one write (or
 //! sendfile, for a file range) and only what the socket refuses stays with the
@@ -70,6 +71,9 @@ pub struct Event {
     /// Bytes to read, end of stream, or an error to collect by reading.
     pub readable: bool,
     pub writable: bool,
+    /// The peer shut its side (or the socket failed): read on to the end of the stream
+    /// even after a short read, since no further event will announce it.
+    pub hangup: bool,
 }
 
 pub trait Driver: Sized {
