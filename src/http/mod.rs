@@ -6,6 +6,8 @@ pub mod chunked;
 pub mod date;
 pub mod fields;
 pub mod parse;
+#[cfg(test)]
+mod parse_tests;
 pub mod response;
 
 pub use parse::{BodyFraming, Limits, Method, ParseError, Request, Status, Version, parse};
