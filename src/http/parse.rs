@@ -172,7 +172,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<'a>, ParseErro
         }
     }
     let Some(lf) = memchr(b'\n', &buf[start..]) else {
-        return if buf.len() > limits.max_request_line {
+        // Without its LF yet, a line already this long can only end over the limit.
+        return if buf.len() >= limits.max_request_line {
             Err(ParseError::RequestLineTooLong)
         } else {
             Ok(Status::Partial)
