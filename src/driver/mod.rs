@@ -2,35 +2,39 @@
 //!
 //! # Contract
 //!
-//! A shard owns its connections (a slab of `Conn` state machines and their sockets) and
-//! one driver. The driver watches the shard's listener and every connection socket it is
-//! handed, and reports what happened as `Event`s carrying the connection's `Token`
-//! (slab index and generation: a token whose generation no longer matches its slot is
-//! stale and the shard drops the event). Events say *the socket can make progress* in a
-//! direction, not *how much*: the shard then calls the I/O functions of `sys` until they
-//! say `WouldBlock`, because the epoll backend is edge-triggered and will not say it
-//! twice (a read shorter than the buffer also proves the socket drained, unless the
-//! event says the peer hung up: then read on to the end of the stream). Everything a connection reads goes first into one read buffer per shard; only
-//! an unparsed tail is copied into the connection, so an idle connection holds none.
-//! Everything a pass of the loop queues for a connection leaves in one write (or
-//! sendfile, for a file range) and only what the socket refuses stays with the
-//! connection.
+//! A shard is a `Core` (connections in a slab, the site, timers; no I/O) and one driver.
+//! Each pass of the shard's loop calls `Driver::turn`: the driver waits (at most a
+//! second, so Date and timers advance), then performs whatever I/O is ready (epoll) or
+//! has completed (io_uring), and reports each step to the core: a new connection
+//! (`Core::accept`), bytes received (`Core::input`), everything queued sent
+//! (`Core::sent`) or not yet (`Core::blocked`), end of stream (`Core::peer_closed`), an
+//! error (`Core::fail`). The core answers by changing the slot: answers queued in
+//! `conn.out` (moved there whole, so its bytes stay put while a send is in flight),
+//! `conn.closing` (shut our side once `out` has gone, then linger), `read_paused` (input
+//! waits for the output), `doomed` (tear down now). After the core changes a slot outside
+//! I/O (a timer fired) the shard calls `Driver::settle` for it.
 //!
-//! A completion backend (io_uring) fits the same shard loop by reporting the same events
-//! after its operations complete: a receive completion is "readable" with the bytes
-//! already in a provided buffer, a send completion is "writable". Its buffers come and
-//! go with completions; the HTTP core, files and the connection state machine stay as
-//! they are. Backends are chosen once at start (`Backend`), and the shard loop is
-//! generic over `Driver`, so each backend is monomorphised.
+//! A connection is identified to the kernel by its `Token` (slab index and generation):
+//! an event or completion whose generation no longer matches its slot is stale and
+//! dropped. A driver never frees a slot the kernel may still write into: epoll owns no
+//! buffers the kernel holds; io_uring frees a slot only when every operation it had in
+//! flight has completed or been cancelled.
+//!
+//! Reads land first in memory the shard owns (epoll: one read buffer per shard; io_uring:
+//! a provided-buffer ring), and only an unparsed tail is copied into the connection, so an
+//! idle connection holds no buffer. Every answer produced from one read leaves in one
+//! write (or sendfile / read-and-send for a file range). Backends are chosen once at start
+//! (`Backend`); the shard is generic over `Driver`, so each backend is monomorphised.
 //!
 //! Errors: every call returns `io::Result`; an error on one connection closes that
-//! connection only. An error from `wait` itself ends the shard.
+//! connection only. An error from waiting itself ends the shard.
 
 pub mod epoll;
 pub mod sys;
 
+use crate::shard::Core;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::net::TcpListener;
 
 /// Which backend a shard runs, chosen once at start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -43,16 +47,16 @@ pub enum Backend {
     Uring,
 }
 
-/// Slab index in the low 32 bits, generation in the high 32.
+/// Slab index in the low 32 bits, generation (24 bits) above it; the top byte is free
+/// for a backend to tag operations with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Token(pub u64);
 
 impl Token {
-    /// Reserved for the listener; never a connection (generation `u32::MAX` is skipped).
-    pub const LISTENER: Token = Token(u64::MAX);
+    pub const GENERATION_MASK: u32 = 0x00ff_ffff;
 
     pub fn new(index: usize, generation: u32) -> Token {
-        Token(u64::from(generation) << 32 | index as u64)
+        Token(u64::from(generation & Self::GENERATION_MASK) << 32 | index as u64)
     }
 
     pub fn index(self) -> usize {
@@ -60,31 +64,22 @@ impl Token {
     }
 
     pub fn generation(self) -> u32 {
-        (self.0 >> 32) as u32
+        (self.0 >> 32) as u32 & Self::GENERATION_MASK
     }
-}
-
-/// What a socket can do now.
-#[derive(Clone, Copy, Debug)]
-pub struct Event {
-    pub token: Token,
-    /// Bytes to read, end of stream, or an error to collect by reading.
-    pub readable: bool,
-    pub writable: bool,
-    /// The peer shut its side (or the socket failed): read on to the end of the stream
-    /// even after a short read, since no further event will announce it.
-    pub hangup: bool,
 }
 
 pub trait Driver: Sized {
     const NAME: &'static str;
+    /// What the driver keeps per connection, inside the connection's slot.
+    type ConnIo: Default;
 
-    /// A driver watching `listener` (non-blocking).
-    fn new(listener: BorrowedFd<'_>) -> io::Result<Self>;
+    /// A driver for a shard listening on `listener`, sized for `max_conns` connections.
+    fn new(listener: TcpListener, max_conns: usize) -> io::Result<Self>;
 
-    /// Start watching a connection socket under `token`, for both directions.
-    fn watch(&mut self, socket: BorrowedFd<'_>, token: Token) -> io::Result<()>;
+    /// One pass: wait, then do and report all I/O that is ready or complete.
+    fn turn(&mut self, core: &mut Core<Self::ConnIo>) -> io::Result<()>;
 
-    /// Wait up to `timeout_ms` for events; replaces the contents of `events`.
-    fn wait(&mut self, events: &mut Vec<Event>, timeout_ms: u16) -> io::Result<()>;
+    /// Act on a slot the core changed outside I/O: send what it queued, close what it
+    /// doomed.
+    fn settle(&mut self, core: &mut Core<Self::ConnIo>, key: usize);
 }
