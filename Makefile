@@ -10,8 +10,10 @@ build:
 run: build
 	./target/release/c10k-server --listen 0.0.0.0:8080 --root ./html $(ARGS)
 
+# Unit and property tests once; every integration test against each backend.
 test:
 	$(CARGO) test --all-targets
+	C10K_TEST_BACKEND=uring $(CARGO) test --test '*'
 
 lint:
 	$(CARGO) fmt --all -- --check

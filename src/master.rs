@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::conn::Site;
 use crate::driver::epoll::EpollDriver;
+use crate::driver::uring::{self, UringDriver};
 use crate::driver::{Backend, Driver, sys};
 use crate::files::{Cache, Root};
 use crate::shard::{Shard, Timeouts};
@@ -20,6 +21,8 @@ use std::time::{Duration, Instant};
 
 const LISTEN_FD_ENV: &str = "C10K_LISTEN_FD";
 const MASTER_PID_ENV: &str = "C10K_MASTER_PID";
+/// The backend the master settled on; workers do not probe again.
+const BACKEND_ENV: &str = "C10K_BACKEND";
 
 /// Print `c10k-server: <what>` and return the exit code for a start-up failure.
 fn fail(what: impl std::fmt::Display) -> i32 {
@@ -33,13 +36,23 @@ fn say(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stdout(), "{line}");
 }
 
-fn backend(config: &Config) -> Result<&'static str, String> {
+/// The backend every shard runs: `auto` is io_uring when the probe passes, else epoll
+/// with one line saying why.
+fn backend(config: &Config) -> Result<Backend, String> {
     match config.backend {
-        Backend::Auto | Backend::Epoll => Ok(EpollDriver::NAME),
-        Backend::Uring => {
-            Err("--backend uring: the io_uring backend is not built yet; use --backend epoll or auto".into())
-        }
+        Backend::Epoll => Ok(Backend::Epoll),
+        Backend::Uring => uring::probe()
+            .map(|()| Backend::Uring)
+            .map_err(|why| format!("--backend uring: {why}; use --backend epoll")),
+        Backend::Auto => Ok(uring::probe().map(|()| Backend::Uring).unwrap_or_else(|why| {
+            eprintln!("c10k-server: io_uring unusable ({why}); using epoll");
+            Backend::Epoll
+        })),
     }
+}
+
+fn backend_name(b: Backend) -> &'static str {
+    if b == Backend::Uring { UringDriver::NAME } else { EpollDriver::NAME }
 }
 
 pub fn run(config: &Config) -> i32 {
@@ -77,7 +90,7 @@ pub fn run(config: &Config) -> i32 {
     }
     let mut children = Vec::with_capacity(shards);
     for (index, listener) in listeners.into_iter().enumerate() {
-        match spawn_worker(index, &listener) {
+        match spawn_worker(index, &listener, backend) {
             Ok(child) => children.push(Some(child)),
             Err(e) => {
                 stop_all(&mut children);
@@ -87,7 +100,7 @@ pub fn run(config: &Config) -> i32 {
         // The worker has its own copy; ours would keep a dead shard's queue alive.
         drop(listener);
     }
-    say(format_args!("listening on http://{addr} ({shards} shards, backend {backend})"));
+    say(format_args!("listening on http://{addr} ({shards} shards, backend {})", backend_name(backend)));
     supervise(&mut children, &stop)
 }
 
@@ -106,7 +119,7 @@ fn bind_all(config: &Config, shards: usize) -> io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-fn spawn_worker(index: usize, listener: &TcpListener) -> io::Result<Child> {
+fn spawn_worker(index: usize, listener: &TcpListener, backend: Backend) -> io::Result<Child> {
     let exe = std::env::current_exe()?;
     let args = std::env::args_os().skip(1).collect::<Vec<_>>();
     sys::set_inheritable(listener, true)?;
@@ -116,6 +129,7 @@ fn spawn_worker(index: usize, listener: &TcpListener) -> io::Result<Child> {
         .arg(index.to_string())
         .env(LISTEN_FD_ENV, listener.as_raw_fd().to_string())
         .env(MASTER_PID_ENV, std::process::id().to_string())
+        .env(BACKEND_ENV, backend_name(backend))
         .spawn();
     sys::set_inheritable(listener, false)?;
     child
@@ -177,22 +191,27 @@ pub fn run_worker(config: &Config, index: usize) -> i32 {
     }
     let core = core_affinity::get_core_ids().filter(|ids| !ids.is_empty()).map(|ids| ids[index % ids.len()]);
     let pinned = core.filter(|&c| core_affinity::set_for_current(c)).map(|c| c.id);
-    let result = (|| -> io::Result<()> {
-        let listener = sys::inherited_listener(fd)?;
-        let root = Root::open(&config.root)?;
-        let site = Site::new(root, Cache::new(4096, 64 << 20), config.limits());
-        let timeouts =
-            Timeouts { keepalive: config.keepalive_timeout, request: config.request_timeout, ..Timeouts::default() };
-        // Leave room for the listener, epoll, cached files and stdio.
-        let fds = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?.0;
-        let max_conns = (fds as usize).saturating_sub(256).max(16);
-        let mut shard = Shard::<EpollDriver>::new(listener, site, timeouts, max_conns)?;
-        let core = pinned.map_or_else(|| "unpinned".to_string(), |c| c.to_string());
-        say(format_args!("shard {index}: pid {}, core {core}, backend {}", std::process::id(), EpollDriver::NAME));
-        shard.run(&stop)
-    })();
+    let core = pinned.map_or_else(|| "unpinned".to_string(), |c| c.to_string());
+    let result = match std::env::var(BACKEND_ENV).as_deref() {
+        Ok("uring") => serve::<UringDriver>(config, index, fd, &core, &stop),
+        _ => serve::<EpollDriver>(config, index, fd, &core, &stop),
+    };
     match result {
         Ok(()) => 0,
         Err(e) => fail(format_args!("shard {index}: {e}")),
     }
+}
+
+fn serve<D: Driver>(config: &Config, index: usize, fd: i32, core: &str, stop: &Arc<AtomicBool>) -> io::Result<()> {
+    let listener = sys::inherited_listener(fd)?;
+    let root = Root::open(&config.root)?;
+    let site = Site::new(root, Cache::new(4096, 64 << 20), config.limits());
+    let timeouts =
+        Timeouts { keepalive: config.keepalive_timeout, request: config.request_timeout, ..Timeouts::default() };
+    // Leave room for the listener, the poller, cached files and stdio.
+    let fds = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?.0;
+    let max_conns = (fds as usize).saturating_sub(256).max(16);
+    let mut shard = Shard::<D>::new(listener, site, timeouts, max_conns)?;
+    say(format_args!("shard {index}: pid {}, core {core}, backend {}", std::process::id(), D::NAME));
+    shard.run(stop)
 }

@@ -144,17 +144,6 @@ fn address_in_use_fails() {
     drop(holder);
 }
 
-#[test]
-fn uring_backend_not_built() {
-    let root = root_dir();
-    let root_s = root.path().display().to_string();
-    let args = ["--listen", "127.0.0.1:0", "--shards", "1", "--root", &root_s, "--backend", "uring"];
-    let o = run(&args);
-    assert!(!o.status.success(), "{:?}", o.status);
-    let line = one_stderr_line(&o, &args);
-    assert!(line.contains("not built yet"), "{line:?}");
-}
-
 /// Lines of `child`'s stdout, read on a thread.
 fn stdout_lines(child: &mut Child) -> Receiver<String> {
     let stdout = child.stdout.take().unwrap();
@@ -189,7 +178,7 @@ fn banner_and_sigterm_stop_master_and_workers() {
     let root = root_dir();
     let root_s = root.path().display().to_string();
     let child = Command::new(BIN)
-        .args(["--listen", "127.0.0.1:0", "--shards", "2", "--root", &root_s])
+        .args(["--listen", "127.0.0.1:0", "--shards", "2", "--root", &root_s, "--backend", &common::backend()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -217,7 +206,7 @@ fn banner_and_sigterm_stop_master_and_workers() {
             let (pid, rest) = rest.split_once(", core ").unwrap_or_else(|| panic!("{line:?}"));
             let (core, backend) = rest.split_once(", backend ").unwrap_or_else(|| panic!("{line:?}"));
             assert!(!core.is_empty(), "{line:?}");
-            assert_eq!(backend, "epoll", "{line:?}");
+            assert_eq!(backend, common::backend(), "{line:?}");
             shards.push((n.parse().unwrap(), pid.parse().unwrap()));
         }
     }
@@ -249,5 +238,29 @@ fn banner_and_sigterm_stop_master_and_workers() {
             std::thread::sleep(Duration::from_millis(20));
         }
         assert!(!std::path::Path::new(&proc_dir).exists(), "shard {n} (pid {pid}) outlived the master");
+    }
+}
+
+/// `--backend auto` picks io_uring where the probe passes, and says why when it does not.
+#[test]
+fn auto_prefers_uring_when_usable() {
+    let root = root_dir();
+    let root_s = root.path().display().to_string();
+    let mut child = Command::new(BIN)
+        .args(["--listen", "127.0.0.1:0", "--shards", "1", "--root", &root_s])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start c10k-server");
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stderr.contains("io_uring unusable (") {
+        assert!(first.contains("backend epoll"), "{first:?} / {stderr}");
+    } else {
+        assert!(first.contains("backend uring"), "{first:?} / {stderr}");
     }
 }

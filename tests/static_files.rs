@@ -684,7 +684,7 @@ fn two_shards_both_serve() {
     assert_eq!((shards[0].0, shards[1].0), (0, 1), "banner: {:?}", server.banner);
     assert_ne!(shards[0].1, shards[1].1, "distinct pids");
     for (_, _, backend) in &shards {
-        assert_eq!(backend, "epoll");
+        assert_eq!(*backend, common::backend());
     }
 
     let mut conns = Vec::new();

@@ -31,6 +31,7 @@
 
 pub mod epoll;
 pub mod sys;
+pub mod uring;
 
 use crate::shard::Core;
 use std::io;

@@ -11,6 +11,12 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_c10k-server");
 
+/// The backend every server in this run uses: `C10K_TEST_BACKEND` (`make test` runs the
+/// integration tests once per backend), epoll by default.
+pub fn backend() -> String {
+    std::env::var("C10K_TEST_BACKEND").unwrap_or_else(|_| "epoll".to_string())
+}
+
 /// A fresh, empty directory under the target dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -60,6 +66,9 @@ impl Server {
     pub fn start(root: &Path, extra: &[&str]) -> Server {
         let mut args: Vec<String> = vec!["--listen".into(), "127.0.0.1:0".into(), "--root".into()];
         args.push(root.display().to_string());
+        if !extra.contains(&"--backend") {
+            args.extend(["--backend".into(), backend()]);
+        }
         if !extra.contains(&"--shards") {
             args.extend(["--shards".into(), "1".into()]);
         }
