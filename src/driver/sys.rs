@@ -1,5 +1,6 @@
 //! Socket, file and process calls, each a thin wrapper that returns `io::Result`.
 
+use crate::conn::outbox::FileRange;
 use crate::conn::{Chunk, Outbox};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
@@ -57,12 +58,7 @@ pub fn send(stream: &TcpStream, out: &mut Outbox) -> io::Result<bool> {
     while let Some(chunk) = out.next_chunk() {
         let sent = match chunk {
             Chunk::Bytes(bytes) => (&*stream).write(bytes),
-            Chunk::File(range) => {
-                let mut offset = range.offset as i64;
-                let count = range.len.min(1 << 30) as usize;
-                nix::sys::sendfile::sendfile64(stream.as_fd(), range.file.as_fd(), Some(&mut offset), count)
-                    .map_err(io::Error::from)
-            }
+            Chunk::File(range) => send_file(stream, range),
         };
         match sent {
             // A file that shrank under us, or a socket that takes nothing: the response
@@ -75,6 +71,13 @@ pub fn send(stream: &TcpStream, out: &mut Outbox) -> io::Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// sendfile(2) from a file range of an outbox: page cache to socket, no copy through us.
+pub fn send_file(stream: &TcpStream, range: &FileRange) -> io::Result<usize> {
+    let mut offset = range.offset as i64;
+    let count = range.len.min(1 << 30) as usize;
+    Ok(nix::sys::sendfile::sendfile64(stream.as_fd(), range.file.as_fd(), Some(&mut offset), count)?)
 }
 
 /// Send FIN after the last response, so the peer sees the end while we drain its input.
