@@ -115,9 +115,10 @@ impl Driver for UringDriver {
 
     fn new(listener: TcpListener, max_conns: usize) -> io::Result<Self> {
         let ring = build_ring(1024)?;
-        // One buffer per four connections, within [256, 8192]: room for bursts without
-        // charging memory for connections that are idle.
-        let entries = (max_conns / 4).clamp(256, 8192).next_power_of_two() as u16;
+        // One 4 KiB buffer per 16 connections, within [64, 1024] (at most 4 MiB a shard):
+        // enough for a turn's burst of requests, nothing for connections that are idle.
+        // A burst beyond it ends receives with ENOBUFS, which re-arm next turn.
+        let entries = (max_conns / 16).clamp(64, 1024).next_power_of_two() as u16;
         let bufs = BufRing::new(&ring, entries, RECV_BUF)?;
         Ok(UringDriver {
             ring,
