@@ -77,6 +77,7 @@ fn build_ring(entries: u32) -> io::Result<IoUring> {
 
 /// Whether this host can run the uring backend; the reason if not.
 pub fn probe() -> Result<(), String> {
+    memlock_check()?;
     let ring = build_ring(8).map_err(|e| {
         let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok();
         match (e.raw_os_error(), disabled.as_deref().map(str::trim)) {
@@ -107,6 +108,30 @@ pub fn probe() -> Result<(), String> {
     BufRing::new(&ring, 1, 64)
         .map(drop)
         .map_err(|e| format!("io_uring provided buffer ring: {e} (kernel older than 5.19?)"))
+}
+
+/// Before Linux 5.12 rings and registered buffers are charged to RLIMIT_MEMLOCK, whose
+/// usual default (64 KiB) is far below what a shard's ring and buffers need.
+fn memlock_check() -> Result<(), String> {
+    const NEED: u64 = 8 << 20;
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if version >= (5, 12) {
+        return Ok(());
+    }
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK).map_or(0, |l| l.0);
+    if soft >= NEED {
+        return Ok(());
+    }
+    Err(format!(
+        "RLIMIT_MEMLOCK is {} KiB and kernel {}.{} charges io_uring memory to it; raise it to {} KiB \
+         (ulimit -l, LimitMEMLOCK= in the systemd unit, or memlock in limits.conf)",
+        soft >> 10,
+        version.0,
+        version.1,
+        NEED >> 10
+    ))
 }
 
 impl Driver for UringDriver {

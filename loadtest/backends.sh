@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Compare the epoll and io_uring backends in one run: wrk against one shard of the
+# release binary, alternating backends ROUNDS times, reporting requests/s and the
+# shard's CPU (utime+stime from /proc) per request. Needs wrk (apt-get install wrk).
+#   loadtest/backends.sh [ROUNDS] [PATH] [extra wrk args...]
+#   loadtest/backends.sh 3 /index.html -s loadtest/pipeline.lua
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}; path=${2:-/index.html}; shift $(( $# < 2 ? $# : 2 ))
+root=${ROOT:-./html}; port=${PORT:-18080}
+cargo build --release -q
+bin=./target/release/c10k-server
+for round in $(seq "$rounds"); do
+  for backend in epoll uring; do
+    log=$(mktemp)
+    "$bin" --listen 127.0.0.1:$port --root "$root" --shards 1 --backend $backend >"$log" 2>&1 &
+    master=$!
+    for _ in $(seq 50); do grep -q '^shard 0' "$log" && break; sleep 0.1; done
+    pid=$(sed -n 's/^shard 0: pid \([0-9]*\).*/\1/p' "$log")
+    ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+    before=$(ticks)
+    out=$(wrk -t2 -c100 -d6s "$@" "http://127.0.0.1:$port$path")
+    after=$(ticks)
+    kill "$master"; wait "$master" 2>/dev/null || true; rm -f "$log"
+    requests=$(echo "$out" | awk '/requests in/ {print $1}')
+    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+    hz=$(getconf CLK_TCK)
+    echo "round $round $backend: $rps req/s, $(echo "scale=2; ($after - $before) * 1000000 / $hz / $requests" | bc) us CPU/request"
+  done
+done
