@@ -44,7 +44,7 @@ pub enum Backend {
     Auto,
     /// Edge-triggered epoll.
     Epoll,
-    /// io_uring (not built yet).
+    /// io_uring, completion-driven.
     Uring,
 }
 
