@@ -2,7 +2,7 @@
 //! ranges (RFC 9110 §9, §12, §13, §14), turned into a queued response.
 
 use super::{Outbox, Site};
-use crate::files::cache::Lookup;
+use crate::files::cache::{Content, Lookup};
 use crate::files::{Entry, Rep, TargetError, normalize};
 use crate::http::fields::{AcceptEncoding, ByteRange, byte_range, if_range, none_match};
 use crate::http::response::{self, Persistence};
@@ -108,9 +108,9 @@ fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: 
     if head_only {
         return;
     }
-    match &rep.body {
-        Some(body) => out.bytes.extend_from_slice(&body[first as usize..(first + len) as usize]),
-        None => out.push_file(&rep.file, first, len),
+    match &rep.content {
+        Content::Bytes(body) => out.bytes.extend_from_slice(&body[first as usize..(first + len) as usize]),
+        Content::File(file) => out.push_file(file, first, len),
     }
 }
 

@@ -20,18 +20,23 @@ pub const SMALL_FILE: u64 = 64 * 1024;
 
 /// One representation of a resource: the file itself or a precompressed sibling.
 pub struct Rep {
-    pub file: Rc<File>,
+    pub content: Content,
     pub size: u64,
     pub mtime: u64,
     /// Strong ETag, quotes included.
     pub etag: Box<[u8]>,
     pub last_modified: [u8; date::LEN],
     pub coding: Option<Coding>,
-    /// The whole body, for small files.
-    pub body: Option<Box<[u8]>>,
     /// Status line and every 200 field but `Date` and `Connection`, ready to copy.
     pub head_200: Box<[u8]>,
     id: FileId,
+}
+
+/// Where the body comes from: small files are held in memory and keep no descriptor, so
+/// the cache's share of RLIMIT_NOFILE is bounded by its large files alone.
+pub enum Content {
+    Bytes(Box<[u8]>),
+    File(Rc<File>),
 }
 
 /// What says a file changed: a new inode, size or modification time.
@@ -97,13 +102,18 @@ pub struct Cache {
     map: HashMap<Box<[u8]>, Entry>,
     max_entries: usize,
     max_bytes: usize,
+    max_fds: usize,
     bytes: usize,
+    fds: usize,
     sibling: Vec<u8>,
 }
 
+/// Descriptors the cache may hold open at once; part of a shard's reserve (see tuning).
+pub const MAX_FDS: usize = 192;
+
 impl Cache {
     pub fn new(max_entries: usize, max_bytes: usize) -> Cache {
-        Cache { map: HashMap::new(), max_entries, max_bytes, bytes: 0, sibling: Vec::new() }
+        Cache { map: HashMap::new(), max_entries, max_bytes, max_fds: MAX_FDS, bytes: 0, fds: 0, sibling: Vec::new() }
     }
 
     /// The entry for `rel` (a normalised path), opening or revalidating it when the
@@ -149,18 +159,20 @@ impl Cache {
             content_type,
             checked_at: now,
         };
-        if self.map.len() >= self.max_entries
-            && let Some(victim) = self.map.keys().next().cloned()
-        {
+        let (_, fds) = usage(&entry);
+        while self.map.len() >= self.max_entries || self.fds + fds > self.max_fds {
+            let Some(victim) = self.map.keys().next().cloned() else { break };
             self.forget(&victim, ());
         }
+        self.fds += fds;
         Lookup::File(self.map.entry(rel.into()).or_insert(entry))
     }
 
     fn forget<T>(&mut self, rel: &[u8], answer: T) -> T {
         if let Some(old) = self.map.remove(rel) {
-            let reps = [Some(&old.identity), old.br.as_ref(), old.gzip.as_ref()];
-            self.bytes -= reps.into_iter().flatten().filter_map(|r| r.body.as_ref()).map(|b| b.len()).sum::<usize>();
+            let (bytes, fds) = usage(&old);
+            self.bytes -= bytes;
+            self.fds -= fds;
         }
         answer
     }
@@ -194,14 +206,17 @@ impl Cache {
             .then(|| read_all(&file, id.size))
             .flatten();
         self.bytes += body.as_ref().map_or(0, |b| b.len());
+        let content = match body {
+            Some(bytes) => Content::Bytes(bytes),
+            None => Content::File(Rc::new(file)),
+        };
         let mut rep = Rep {
-            file: Rc::new(file),
+            content,
             size: id.size,
             mtime,
             etag,
             last_modified,
             coding,
-            body,
             head_200: Box::default(),
             id,
         };
@@ -213,6 +228,17 @@ impl Cache {
         rep.head_200 = head.into();
         rep
     }
+}
+
+/// Bytes held in memory and descriptors held open by an entry.
+fn usage(entry: &Entry) -> (usize, usize) {
+    [Some(&entry.identity), entry.br.as_ref(), entry.gzip.as_ref()].into_iter().flatten().fold(
+        (0, 0),
+        |(bytes, fds), rep| match &rep.content {
+            Content::Bytes(b) => (bytes + b.len(), fds),
+            Content::File(_) => (bytes, fds + 1),
+        },
+    )
 }
 
 pub fn coding_name(c: Coding) -> &'static [u8] {

@@ -6,5 +6,5 @@ pub mod cache;
 pub mod mime;
 pub mod resolve;
 
-pub use cache::{Cache, Entry, Rep};
+pub use cache::{Cache, Content, Entry, Rep};
 pub use resolve::{Root, Target, TargetError, normalize};
