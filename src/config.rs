@@ -48,6 +48,11 @@ pub struct Config {
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = parse_seconds)]
     pub request_timeout: u64,
 
+    /// Connections this server must be able to hold; refuse to start if the host's limits
+    /// (RLIMIT_NOFILE, fs.file-max, memory) cannot, naming the limit and its fix
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    pub target_conns: Option<usize>,
+
     /// Run as worker N of a master (internal)
     #[arg(long, hide = true, value_name = "N")]
     pub worker: Option<usize>,

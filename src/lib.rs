@@ -9,3 +9,4 @@ pub mod files;
 pub mod http;
 pub mod master;
 pub mod shard;
+pub mod tuning;

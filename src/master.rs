@@ -9,6 +9,7 @@ use crate::driver::uring::{self, UringDriver};
 use crate::driver::{Backend, Driver, sys};
 use crate::files::{Cache, Root};
 use crate::shard::{Shard, Timeouts};
+use crate::tuning;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::io;
@@ -23,6 +24,8 @@ const LISTEN_FD_ENV: &str = "C10K_LISTEN_FD";
 const MASTER_PID_ENV: &str = "C10K_MASTER_PID";
 /// The backend the master settled on; workers do not probe again.
 const BACKEND_ENV: &str = "C10K_BACKEND";
+/// The per-shard connection cap from the master's capacity plan.
+const MAX_CONNS_ENV: &str = "C10K_MAX_CONNS";
 
 /// Print `c10k-server: <what>` and return the exit code for a start-up failure.
 fn fail(what: impl std::fmt::Display) -> i32 {
@@ -63,10 +66,21 @@ pub fn run(config: &Config) -> i32 {
     if let Err(e) = Root::open(&config.root) {
         return fail(format_args!("--root {}: {e}; pass --root DIR with an existing directory", config.root.display()));
     }
-    if let Err(e) = sys::raise_nofile() {
-        eprintln!("c10k-server: warning: cannot raise RLIMIT_NOFILE: {e}");
-    }
     let shards = config.shard_count();
+    let host = match tuning::Host::read() {
+        Ok(h) => h,
+        Err(e) => return fail(format_args!("cannot read this host's limits: {e}")),
+    };
+    let target = config.target_conns.map(|n| n as u64);
+    let plan = match tuning::plan(&host, shards as u64, target, backend == Backend::Uring) {
+        Ok(p) => p,
+        Err(tuning::Refusal(why)) => return fail(why),
+    };
+    // Workers inherit it: soft up to hard, and hard itself when the target needs it.
+    if let Err(e) = tuning::raise_nofile(plan.nofile) {
+        eprintln!("c10k-server: warning: cannot set RLIMIT_NOFILE to {}: {e}", plan.nofile);
+    }
+
     let listeners = match bind_all(config, shards) {
         Ok(l) => l,
         Err(e) => {
@@ -82,6 +96,10 @@ pub fn run(config: &Config) -> i32 {
         }
     };
     let addr = sys::local_addr(&listeners[0]).unwrap_or(config.listen);
+    say(format_args!("{}", tuning::capacity_line(&host, &plan)));
+    for warning in &plan.warnings {
+        eprintln!("c10k-server: warning: {warning}");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
@@ -90,7 +108,7 @@ pub fn run(config: &Config) -> i32 {
     }
     let mut children = Vec::with_capacity(shards);
     for (index, listener) in listeners.into_iter().enumerate() {
-        match spawn_worker(index, &listener, backend) {
+        match spawn_worker(index, &listener, backend, plan.per_shard) {
             Ok(child) => children.push(Some(child)),
             Err(e) => {
                 stop_all(&mut children);
@@ -119,7 +137,7 @@ fn bind_all(config: &Config, shards: usize) -> io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-fn spawn_worker(index: usize, listener: &TcpListener, backend: Backend) -> io::Result<Child> {
+fn spawn_worker(index: usize, listener: &TcpListener, backend: Backend, max_conns: u64) -> io::Result<Child> {
     let exe = std::env::current_exe()?;
     let args = std::env::args_os().skip(1).collect::<Vec<_>>();
     sys::set_inheritable(listener, true)?;
@@ -130,6 +148,7 @@ fn spawn_worker(index: usize, listener: &TcpListener, backend: Backend) -> io::R
         .env(LISTEN_FD_ENV, listener.as_raw_fd().to_string())
         .env(MASTER_PID_ENV, std::process::id().to_string())
         .env(BACKEND_ENV, backend_name(backend))
+        .env(MAX_CONNS_ENV, max_conns.to_string())
         .spawn();
     sys::set_inheritable(listener, false)?;
     child
@@ -208,9 +227,7 @@ fn serve<D: Driver>(config: &Config, index: usize, fd: i32, core: &str, stop: &A
     let site = Site::new(root, Cache::new(4096, 64 << 20), config.limits());
     let timeouts =
         Timeouts { keepalive: config.keepalive_timeout, request: config.request_timeout, ..Timeouts::default() };
-    // Leave room for the listener, the poller, cached files and stdio.
-    let fds = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)?.0;
-    let max_conns = (fds as usize).saturating_sub(256).max(16);
+    let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
     let mut shard = Shard::<D>::new(listener, site, timeouts, max_conns)?;
     say(format_args!("shard {index}: pid {}, core {core}, backend {}", std::process::id(), D::NAME));
     shard.run(stop)

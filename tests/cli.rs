@@ -254,7 +254,11 @@ fn auto_prefers_uring_when_usable() {
         .spawn()
         .expect("start c10k-server");
     let mut first = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    while !first.starts_with("listening on") {
+        first.clear();
+        assert!(std::io::BufRead::read_line(&mut stdout, &mut first).unwrap() > 0, "no listening line");
+    }
     let _ = child.kill();
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -263,4 +267,23 @@ fn auto_prefers_uring_when_usable() {
     } else {
         assert!(first.contains("backend uring"), "{first:?} / {stderr}");
     }
+}
+
+/// A target the host cannot hold stops the start with the limit and its fix; one it can
+/// hold starts and the capacity line says how much more there is.
+#[test]
+fn target_conns_is_checked_against_capacity() {
+    let root = root_dir();
+    let root_s = root.path().display().to_string();
+    let args = ["--listen", "127.0.0.1:0", "--shards", "1", "--root", &root_s, "--target-conns", "100000000"];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1), "{:?}", o.stderr);
+    let line = one_stderr_line(&o, &args);
+    assert!(line.contains("--target-conns 100000000 is more than this host can hold"), "{line}");
+    assert!(["RLIMIT_NOFILE", "fs.file-max", "fs.nr_open", "memory"].iter().any(|l| line.contains(l)), "{line}");
+    assert!(o.stdout.is_empty(), "nothing starts: {:?}", o.stdout);
+
+    let server = common::Server::start(root.path(), &["--target-conns", "100"]);
+    let capacity = server.banner.iter().find(|l| l.starts_with("capacity: 1 shards × ")).expect("capacity line");
+    assert!(capacity.contains("RLIMIT_NOFILE hard") && capacity.contains("bound by"), "{capacity}");
 }

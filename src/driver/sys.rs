@@ -106,13 +106,3 @@ pub fn inherited_listener(fd: RawFd) -> io::Result<TcpListener> {
     listener.set_nonblocking(true)?;
     Ok(listener)
 }
-
-/// Raise the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
-pub fn raise_nofile() -> io::Result<u64> {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-    if soft < hard {
-        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
-    }
-    Ok(hard)
-}

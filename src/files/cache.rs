@@ -210,16 +210,7 @@ impl Cache {
             Some(bytes) => Content::Bytes(bytes),
             None => Content::File(Rc::new(file)),
         };
-        let mut rep = Rep {
-            content,
-            size: id.size,
-            mtime,
-            etag,
-            last_modified,
-            coding,
-            head_200: Box::default(),
-            id,
-        };
+        let mut rep = Rep { content, size: id.size, mtime, etag, last_modified, coding, head_200: Box::default(), id };
         let mut head = Vec::with_capacity(256);
         response::start(&mut head, 200);
         response::field(&mut head, b"Content-Type", content_type.as_bytes());
