@@ -53,6 +53,11 @@ pub struct Config {
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub target_conns: Option<usize>,
 
+    /// io_uring provided receive buffers (4 KiB each) per shard, a power of two up to
+    /// 32768 [default: one per 16 connections, 64 to 1024]
+    #[arg(long, value_name = "N", value_parser = parse_buffers)]
+    pub uring_buffers: Option<u16>,
+
     /// Run as worker N of a master (internal)
     #[arg(long, hide = true, value_name = "N")]
     pub worker: Option<usize>,
@@ -66,6 +71,13 @@ fn parse_count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("expected a whole number of at least 1, e.g. 2".to_string()),
+    }
+}
+
+fn parse_buffers(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(n) if n.is_power_of_two() && n <= 32768 => Ok(n),
+        _ => Err("expected a power of two from 1 to 32768, e.g. 256".to_string()),
     }
 }
 

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::conn::Site;
 use crate::driver::epoll::EpollDriver;
 use crate::driver::uring::{self, UringDriver};
-use crate::driver::{Backend, Driver, sys};
+use crate::driver::{Backend, Driver, Sizing, sys};
 use crate::files::{Cache, Root};
 use crate::shard::{Shard, Timeouts};
 use crate::tuning;
@@ -228,7 +228,8 @@ fn serve<D: Driver>(config: &Config, index: usize, fd: i32, core: &str, stop: &A
     let timeouts =
         Timeouts { keepalive: config.keepalive_timeout, request: config.request_timeout, ..Timeouts::default() };
     let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
-    let mut shard = Shard::<D>::new(listener, site, timeouts, max_conns)?;
+    let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };
+    let mut shard = Shard::<D>::new(listener, site, timeouts, sizing)?;
     say(format_args!("shard {index}: pid {}, core {core}, backend {}", std::process::id(), D::NAME));
     shard.run(stop)
 }

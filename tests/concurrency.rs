@@ -42,3 +42,23 @@ fn large_pipelined_bodies_under_backpressure() {
         assert!(resp.body == big, "body differs");
     }
 }
+
+/// With a single provided receive buffer, io_uring receives keep running out (ENOBUFS)
+/// whenever two connections' bytes arrive together; each must be re-armed and nothing
+/// lost. Under epoll the flag is accepted and does nothing.
+#[test]
+fn receive_buffers_running_out_loses_nothing() {
+    let root = TempDir::new("enobufs");
+    root.write("a.txt", "tiny\n");
+    let server = Server::start(root.path(), &["--uring-buffers", "1"]);
+    let conns: Vec<_> = (0..200).map(|_| server.connect()).collect();
+    for round in 0..3 {
+        for mut c in &conns {
+            c.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        }
+        for c in &conns {
+            let resp = Reader::new(c.try_clone().unwrap()).response(false).expect("response");
+            assert_eq!((resp.status, resp.body.as_slice()), (200, &b"tiny\n"[..]), "round {round}");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! modified. Readiness is consumed completely (read until EAGAIN, or a short read), so no
 //! edge is ever lost; one read buffer serves every connection of the shard.
 
-use super::{Driver, Token, sys};
+use super::{Driver, Sizing, Token, sys};
 use crate::shard::Core;
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
@@ -29,7 +29,7 @@ impl Driver for EpollDriver {
     const NAME: &'static str = "epoll";
     type ConnIo = ();
 
-    fn new(listener: TcpListener, _max_conns: usize) -> io::Result<Self> {
+    fn new(listener: TcpListener, _sizing: &Sizing) -> io::Result<Self> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         epoll.add(listener.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, LISTENER))?;
         Ok(EpollDriver {

@@ -69,13 +69,22 @@ impl Token {
     }
 }
 
+/// What a driver sizes its resources by.
+#[derive(Clone, Copy, Debug)]
+pub struct Sizing {
+    /// Connections the shard accepts at most.
+    pub max_conns: usize,
+    /// io_uring provided receive buffers (a power of two); `None`: derived from `max_conns`.
+    pub recv_buffers: Option<u16>,
+}
+
 pub trait Driver: Sized {
     const NAME: &'static str;
     /// What the driver keeps per connection, inside the connection's slot.
     type ConnIo: Default;
 
-    /// A driver for a shard listening on `listener`, sized for `max_conns` connections.
-    fn new(listener: TcpListener, max_conns: usize) -> io::Result<Self>;
+    /// A driver for a shard listening on `listener`.
+    fn new(listener: TcpListener, sizing: &Sizing) -> io::Result<Self>;
 
     /// One pass: wait, then do and report all I/O that is ready or complete.
     fn turn(&mut self, core: &mut Core<Self::ConnIo>) -> io::Result<()>;

@@ -7,7 +7,7 @@
 //! the ring and sending it, it costs a quarter of the CPU (see README).
 //! A slot is freed only when none of its operations is in flight.
 
-use super::{Driver, Token, sys};
+use super::{Driver, Sizing, Token, sys};
 use crate::conn::Chunk;
 use crate::shard::Core;
 use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
@@ -138,12 +138,13 @@ impl Driver for UringDriver {
     const NAME: &'static str = "uring";
     type ConnIo = ConnIo;
 
-    fn new(listener: TcpListener, max_conns: usize) -> io::Result<Self> {
+    fn new(listener: TcpListener, sizing: &Sizing) -> io::Result<Self> {
         let ring = build_ring(1024)?;
         // One 4 KiB buffer per 16 connections, within [64, 1024] (at most 4 MiB a shard):
         // enough for a turn's burst of requests, nothing for connections that are idle.
         // A burst beyond it ends receives with ENOBUFS, which re-arm next turn.
-        let entries = (max_conns / 16).clamp(64, 1024).next_power_of_two() as u16;
+        let derived = (sizing.max_conns / 16).clamp(64, 1024).next_power_of_two() as u16;
+        let entries = sizing.recv_buffers.unwrap_or(derived);
         let bufs = BufRing::new(&ring, entries, RECV_BUF)?;
         Ok(UringDriver {
             ring,

@@ -6,7 +6,7 @@
 mod timer;
 
 use crate::conn::{Conn, Outbox, Site};
-use crate::driver::{Driver, Token};
+use crate::driver::{Driver, Sizing, Token};
 use crate::http::response::{self, Persistence};
 use slab::Slab;
 use std::io;
@@ -293,9 +293,9 @@ pub struct Shard<D: Driver> {
 }
 
 impl<D: Driver> Shard<D> {
-    pub fn new(listener: TcpListener, site: Site, timeouts: Timeouts, max_conns: usize) -> io::Result<Self> {
-        let core = Core::new(site, timeouts, max_conns);
-        Ok(Shard { driver: D::new(listener, max_conns)?, core })
+    pub fn new(listener: TcpListener, site: Site, timeouts: Timeouts, sizing: Sizing) -> io::Result<Self> {
+        let core = Core::new(site, timeouts, sizing.max_conns);
+        Ok(Shard { driver: D::new(listener, &sizing)?, core })
     }
 
     /// Run until `stop` is set (by a signal handler).
