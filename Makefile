@@ -2,7 +2,7 @@
 CARGO ?= cargo
 ARGS ?=
 
-.PHONY: build run test lint fmt clean
+.PHONY: build run test lint fmt clean loadtest loadtest-compare report
 
 build:
 	$(CARGO) build --release
@@ -14,6 +14,17 @@ run: build
 test:
 	$(CARGO) test --all-targets
 	C10K_TEST_BACKEND=uring $(CARGO) test --test '*'
+
+# Load tests (not part of `make test`): both backends, every scenario, one run.
+# DURATION=S shortens each scenario (default 10); ONLY=regex picks scenarios.
+loadtest:
+	$(CARGO) build --release --workspace
+	python3 loadtest/run.py
+
+# The same scenarios against nginx too, configured to the same shape.
+loadtest-compare:
+	$(CARGO) build --release --workspace
+	python3 loadtest/run.py --compare
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""make loadtest: every scenario against each backend (and nginx with --compare), one run.
+
+For each target a fresh server starts on a free loopback port; wrk (or c10k-load for the
+held-connection scenario) drives it; the server's CPU (utime+stime of every worker, from
+/proc, before and after) and RSS are read around each scenario. Prints a markdown table,
+writes loadtest/results/latest.json and latest.csv. DURATION=S shortens every scenario;
+ONLY=regex keeps the scenarios whose name matches; SHARDS=N (default: CPUs).
+"""
+import json, os, re, shutil, signal, socket, subprocess, sys, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "loadtest", "results")
+SITE = os.path.join(RESULTS, "site")
+SERVER = os.path.join(ROOT, "target", "release", "c10k-server")
+LOAD = os.path.join(ROOT, "target", "release", "c10k-load")
+DURATION = int(os.environ.get("DURATION", "10"))
+SHARDS = int(os.environ.get("SHARDS", str(os.cpu_count() or 1)))
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+# name, tool, path, connections, idle, pipeline
+SCENARIOS = [
+    ("index c100", "wrk", "/index.html", 100, 0, 1),
+    ("index c1000", "wrk", "/index.html", 1000, 0, 1),
+    ("index c10000", "wrk", "/index.html", 10000, 0, 1),
+    ("100KiB c100", "wrk", "/100k.bin", 100, 0, 1),
+    ("1MiB c100", "wrk", "/1m.bin", 100, 0, 1),
+    ("index pipelined x16", "wrk", "/index.html", 100, 0, 16),
+    ("idle 10000 + active 100", "c10k-load", "/index.html", 100, 10000, 1),
+]
+
+
+def make_site():
+    if os.path.isdir(SITE):
+        shutil.rmtree(SITE)
+    shutil.copytree(os.path.join(ROOT, "html"), SITE)
+    for name, size in (("100k.bin", 100 * 1024), ("1m.bin", 1 << 20)):
+        with open(os.path.join(SITE, name), "wb") as f:
+            f.write(bytes(i % 251 for i in range(size)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Target:
+    """A server under test: its worker pids, started fresh for each backend."""
+
+    def __init__(self, kind):
+        self.kind, self.port = kind, free_port()
+        if kind == "nginx":
+            self.start_nginx()
+        else:
+            self.proc = subprocess.Popen(
+                [SERVER, "--listen", f"127.0.0.1:{self.port}", "--root", SITE, "--shards", str(SHARDS),
+                 "--backend", kind], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            lines = []
+            while sum(l.startswith("shard ") for l in lines) < SHARDS:
+                line = self.proc.stdout.readline()
+                if not line:
+                    sys.exit(f"loadtest: c10k-server --backend {kind} did not start: {lines}")
+                lines.append(line)
+            self.pids = [int(m.group(1)) for l in lines if (m := re.match(r"shard \d+: pid (\d+)", l))]
+        wait_for_port(self.port)
+
+    def start_nginx(self):
+        conf_dir = os.path.join(RESULTS, "nginx")
+        os.makedirs(conf_dir, exist_ok=True)
+        conf = os.path.join(conf_dir, "nginx.conf")
+        mime = "/etc/nginx/mime.types"
+        with open(conf, "w") as f:
+            f.write(f"""worker_processes {SHARDS};
+worker_rlimit_nofile 20000;
+daemon off;
+pid {conf_dir}/nginx.pid;
+error_log {conf_dir}/error.log;
+events {{ worker_connections 19000; }}
+http {{
+  access_log off;
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_requests 1000000; keepalive_timeout 75s;
+  open_file_cache max=4096 inactive=60s; open_file_cache_valid 1s;
+  {"include " + mime + ";" if os.path.exists(mime) else ""}
+  server {{ listen 127.0.0.1:{self.port} reuseport; root {SITE}; }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-c", conf], stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        self.pids = [int(p) for p in out.split()]
+
+    def cpu_seconds(self):
+        total = 0
+        for pid in self.pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / CLK_TCK
+
+    def rss_bytes(self):
+        total = 0
+        for pid in self.pids:
+            with open(f"/proc/{pid}/statm") as f:
+                total += int(f.read().split()[1]) * PAGE
+        return total
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def wait_for_port(port):
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"loadtest: nothing listens on port {port}")
+
+
+def to_us(text):
+    m = re.match(r"([\d.]+)(us|ms|s)$", text)
+    return round(float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]) if m else None
+
+
+def run_wrk(port, path, conns, pipeline):
+    threads = min(conns, 2)
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{DURATION}s", "--latency", "--timeout", "10s"]
+    if pipeline > 1:
+        cmd += ["-s", os.path.join(ROOT, "loadtest", "pipeline.lua")]
+    out = subprocess.run(cmd + [f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1)) if "requests in" in out else 0
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    return requests, to_us(p50.group(1)) if p50 else None, to_us(p99.group(1)) if p99 else None, errors
+
+
+def run_load(target, path, conns, idle):
+    """c10k-load holding `idle` connections; returns its numbers and the server's RSS growth
+    per held connection, sampled while they are all open."""
+    report = os.path.join(RESULTS, "c10k-load.json")
+    cmd = [LOAD, "--url", f"http://127.0.0.1:{target.port}{path}", "--conns", str(conns), "--idle", str(idle),
+           "--duration", str(DURATION), "--json", report]
+    rss0 = target.rss_bytes()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The idle population connects in the first moments; sample well inside the run.
+    time.sleep(DURATION * 0.6)
+    rss_per_idle = max(0, target.rss_bytes() - rss0) // idle if idle else None
+    proc.wait()
+    with open(report) as f:
+        r = json.load(f)
+    errors = sum(r["errors"].values()) if isinstance(r.get("errors"), dict) else int(r.get("errors", 0))
+    return r["requests"], r.get("p50_us"), r.get("p99_us"), errors, rss_per_idle
+
+
+def measure(target, scenario):
+    name, tool, path, conns, idle, pipeline = scenario
+    cpu0 = target.cpu_seconds()
+    if tool == "wrk":
+        requests, p50, p99, errors = run_wrk(target.port, path, conns, pipeline)
+        rss_per_idle = None
+    else:
+        requests, p50, p99, errors, rss_per_idle = run_load(target, path, conns, idle)
+    cpu = target.cpu_seconds() - cpu0
+    return {
+        "backend": target.kind, "scenario": name, "tool": tool, "connections": conns, "idle": idle,
+        "pipeline": pipeline, "duration_s": DURATION, "requests": requests,
+        "rps": round(requests / DURATION, 1), "p50_us": p50, "p99_us": p99, "errors": errors,
+        "server_cpu_us_per_req": round(cpu * 1e6 / requests, 2) if requests else None,
+        "server_rss_bytes_per_idle_conn": rss_per_idle,
+    }
+
+
+def ensure(tool, package):
+    if shutil.which(tool):
+        return True
+    if os.geteuid() == 0:
+        print(f"loadtest: installing {package} (apt-get install -y {package})", file=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y", "-qq", package], stdout=subprocess.DEVNULL)
+    if not shutil.which(tool):
+        sys.exit(f"loadtest: {tool} is missing; install it with: sudo apt-get install -y {package}")
+    return True
+
+
+def main():
+    compare = "--compare" in sys.argv
+    # ONLY=regex keeps the scenarios whose name matches (e.g. ONLY='index c100$').
+    only = re.compile(os.environ.get("ONLY", ""))
+    scenarios = [s for s in SCENARIOS if only.search(s[0])]
+    ensure("wrk", "wrk")
+    kinds = ["epoll", "uring"] + (["nginx"] if compare and ensure("nginx", "nginx-light") else [])
+    os.makedirs(RESULTS, exist_ok=True)
+    make_site()
+    rows = []
+    for kind in kinds:
+        for scenario in scenarios:
+            if kind == "nginx":
+                subprocess.run(["pkill", "-x", "nginx"], stderr=subprocess.DEVNULL)
+            target = Target(kind)
+            try:
+                row = measure(target, scenario)
+            finally:
+                target.stop()
+            rows.append(row)
+            print(f"loadtest: {kind:6} {scenario[0]:24} {row['rps']:>12} req/s", file=sys.stderr)
+    with open(os.path.join(RESULTS, "latest.json"), "w") as f:
+        json.dump(rows, f, indent=2)
+    keys = list(rows[0].keys())
+    with open(os.path.join(RESULTS, "latest.csv"), "w") as f:
+        f.write(",".join(keys) + "\n")
+        for r in rows:
+            f.write(",".join("" if r[k] is None else str(r[k]) for k in keys) + "\n")
+    print_table(rows)
+
+
+def print_table(rows):
+    head = ["backend", "scenario", "tool", "conns", "idle", "req/s", "p50 µs", "p99 µs", "errors",
+            "CPU µs/req", "RSS B/idle conn"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for r in rows:
+        cells = [r["backend"], r["scenario"], r["tool"], r["connections"], r["idle"], f"{r['rps']:,.0f}",
+                 r["p50_us"], r["p99_us"], r["errors"], r["server_cpu_us_per_req"],
+                 r["server_rss_bytes_per_idle_conn"]]
+        print("| " + " | ".join("–" if c is None else str(c) for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
