@@ -62,3 +62,35 @@ fn receive_buffers_running_out_loses_nothing() {
         }
     }
 }
+
+/// With RLIMIT_NOFILE 300 a shard keeps 256 descriptors for itself and takes 44
+/// connections; the rest wait in the listen backlog (not accepted and dropped) and are
+/// served as soon as slots free.
+#[test]
+fn connection_cap_leaves_the_rest_in_the_backlog() {
+    let root = TempDir::new("cap");
+    root.write("a.txt", "cap\n");
+    let server = Server::start_with_nofile(root.path(), &[], Some(300));
+    let capacity = server.banner.iter().find(|l| l.starts_with("capacity:")).expect("capacity line");
+    assert!(capacity.contains("1 shards × 44 = 44 connections"), "{capacity}");
+    let served: Vec<_> = (0..44)
+        .map(|_| {
+            let mut c = server.connect();
+            c.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            assert_eq!(Reader::new(c.try_clone().unwrap()).response(false).expect("response").status, 200);
+            c
+        })
+        .collect();
+    let waiting: Vec<_> = (0..10)
+        .map(|_| {
+            let mut c = server.connect();
+            c.write_all(b"GET /a.txt HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            c
+        })
+        .collect();
+    drop(served);
+    for c in &waiting {
+        let resp = Reader::new(c.try_clone().unwrap()).response(false).expect("served once slots freed");
+        assert_eq!((resp.status, resp.body.as_slice()), (200, &b"cap\n"[..]));
+    }
+}

@@ -13,6 +13,7 @@ use crate::shard::Core;
 use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
 use io_uring::{IoUring, Probe, cqueue, opcode, squeue};
 use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::collections::VecDeque;
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -58,6 +59,8 @@ pub struct UringDriver {
     /// Connections to look at once this turn's completions are in.
     touched: Vec<usize>,
     rearm: Vec<usize>,
+    /// Connections accepted while every slot was taken, waiting for one.
+    overflow: VecDeque<TcpStream>,
 }
 
 /// The ring: one shard, one issuer; defer task work to our own waits when the kernel can.
@@ -155,13 +158,20 @@ impl Driver for UringDriver {
             completions: Vec::with_capacity(1024),
             touched: Vec::new(),
             rearm: Vec::new(),
+            overflow: VecDeque::new(),
         })
     }
 
     fn turn(&mut self, core: &mut Core<ConnIo>) -> io::Result<()> {
+        while !core.is_full()
+            && let Some(stream) = self.overflow.pop_front()
+        {
+            let token = core.accept(stream);
+            self.arm_recv(core, token.index());
+        }
         if self.accept_backoff > 0 {
             self.accept_backoff -= 1;
-        } else if !self.accept_armed && !core.is_full() {
+        } else if !self.accept_armed && !core.is_full() && self.overflow.is_empty() {
             let accept = opcode::AcceptMulti::new(Fd(self.listener.as_raw_fd()))
                 .flags(nix::libc::SOCK_CLOEXEC | nix::libc::SOCK_NONBLOCK)
                 .build();
@@ -333,6 +343,9 @@ impl UringDriver {
         if !cqueue::more(flags) {
             self.accept_armed = false;
         }
+        if result == -nix::libc::ECANCELED {
+            return;
+        }
         if result < 0 {
             if result != -nix::libc::EMFILE && result != -nix::libc::ENFILE {
                 eprintln!("accept: {}", io::Error::from_raw_os_error(-result));
@@ -343,11 +356,21 @@ impl UringDriver {
         }
         // SAFETY: the accept completion hands over a new descriptor that nothing else owns.
         let stream = unsafe { TcpStream::from_raw_fd(result) };
-        if core.is_full() || stream.set_nodelay(true).is_err() {
+        if stream.set_nodelay(true).is_err() {
+            return;
+        }
+        if core.is_full() {
+            // Accepted before the cancel below took effect: it waits here for a slot.
+            self.overflow.push_back(stream);
             return;
         }
         let token = core.accept(stream);
         self.arm_recv(core, token.index());
+        if core.is_full() && self.accept_armed {
+            // Leave further connections in the backlog until a slot frees (re-armed by
+            // `turn`), rather than accepting them only to close them.
+            self.push(opcode::AsyncCancel::new(OP_ACCEPT).build().user_data(OP_CANCEL));
+        }
     }
 
     fn received(&mut self, core: &mut Core<ConnIo>, key: usize, result: i32, flags: u32) {

@@ -64,6 +64,11 @@ impl Server {
     /// Start the binary with `--listen 127.0.0.1:0 --root ROOT --shards 1` plus `extra`,
     /// and wait for its `listening on` line.
     pub fn start(root: &Path, extra: &[&str]) -> Server {
+        Self::start_with_nofile(root, extra, None)
+    }
+
+    /// `start`, with RLIMIT_NOFILE (soft and hard) set to `nofile` for the server.
+    pub fn start_with_nofile(root: &Path, extra: &[&str], nofile: Option<u32>) -> Server {
         let mut args: Vec<String> = vec!["--listen".into(), "127.0.0.1:0".into(), "--root".into()];
         args.push(root.display().to_string());
         if !extra.contains(&"--backend") {
@@ -75,12 +80,16 @@ impl Server {
         args.extend(extra.iter().map(|s| s.to_string()));
         let shards: usize =
             args.iter().skip_while(|a| *a != "--shards").nth(1).and_then(|n| n.parse().ok()).unwrap_or(1);
-        let mut child = Command::new(BIN)
-            .args(&args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start c10k-server");
+        let mut command = match nofile {
+            None => Command::new(BIN),
+            Some(n) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("ulimit -n {n} && exec \"$0\" \"$@\""), BIN]);
+                sh
+            }
+        };
+        let mut child =
+            command.args(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start c10k-server");
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
