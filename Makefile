@@ -12,7 +12,7 @@ run: build
 
 # Unit and property tests once; every integration test against each backend.
 test:
-	$(CARGO) test --all-targets
+	$(CARGO) test --workspace --all-targets
 	C10K_TEST_BACKEND=uring $(CARGO) test --test '*'
 
 # Load tests (not part of `make test`): both backends, every scenario, one run.
@@ -28,7 +28,7 @@ loadtest-compare:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

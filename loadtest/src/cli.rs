@@ -1,0 +1,317 @@
+//! Flags, and their validation into a [`Config`]: the target (every `--url` must share one
+//! `host:port`), the prebuilt request bytes, the source addresses and the run's shape.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Closed- and open-loop HTTP/1.1 load generator: keep-alive connections, pipelining, a held
+/// population of idle connections, HDR latency percentiles, every response checked.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "c10k-load", version)]
+pub struct Args {
+    /// http://HOST:PORT/PATH to request; repeat it to rotate over several paths (one host:port)
+    #[arg(long = "url", value_name = "URL", required = true)]
+    pub urls: Vec<String>,
+    /// Active keep-alive connections, each keeping --pipeline requests in flight
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub conns: usize,
+    /// Extra connections that send one request, read the answer, then stay open and silent
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub idle: usize,
+    /// Requests in flight per active connection
+    #[arg(long, value_name = "D", default_value_t = 1)]
+    pub pipeline: usize,
+    /// Total requests per second, open loop (latency from the intended send time); without it,
+    /// closed loop
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
+    /// How long to run: seconds, or with a unit (500ms, 10s, 2m)
+    #[arg(long, value_name = "S", default_value = "10")]
+    pub duration: String,
+    /// Threads per process, each its own epoll loop and share of the connections
+    #[arg(long, value_name = "T", default_value_t = 1)]
+    pub threads: usize,
+    /// Worker processes (past one process's fd limit), each a share of conns, idle and rate
+    #[arg(long, value_name = "P", default_value_t = 1)]
+    pub procs: usize,
+    /// Source addresses to bind, round-robin: A-B ranges and single addresses, comma-separated
+    #[arg(long = "source-ips", value_name = "RANGE")]
+    pub source_ips: Option<String>,
+    /// A request unanswered this long counts as a timeout and its connection is replaced
+    #[arg(long, value_name = "S", default_value = "5")]
+    pub timeout: String,
+    /// Every response body must be exactly N bytes
+    #[arg(long = "expect-bytes", value_name = "N")]
+    pub expect_bytes: Option<u64>,
+    /// Also write the results as one JSON object to FILE
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Internal: run as worker I of a --procs run, reporting on stdout
+    #[arg(long, value_name = "I", hide = true)]
+    pub worker: Option<usize>,
+}
+
+/// A validated run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub args: Args,
+    pub addr: SocketAddr,
+    /// One prebuilt `GET` request per `--url`, in order.
+    pub requests: Vec<Vec<u8>>,
+    pub conns: usize,
+    pub idle: usize,
+    pub pipeline: usize,
+    pub rate: Option<f64>,
+    pub duration: Duration,
+    pub threads: usize,
+    pub procs: usize,
+    pub sources: Vec<IpAddr>,
+    pub timeout: Duration,
+    pub expect_bytes: Option<u64>,
+    pub worker: Option<usize>,
+}
+
+/// Where a URL points and what to put in its request.
+#[derive(Debug, PartialEq)]
+pub struct Url {
+    /// `host:port` as written (the `Host` header, and what is resolved).
+    pub authority: String,
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+pub fn parse_url(url: &str) -> Result<Url, String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        if url.starts_with("https://") {
+            format!("--url {url}: only http:// is supported")
+        } else {
+            format!("--url {url}: expected http://HOST:PORT/PATH")
+        }
+    })?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(format!("--url {url}: the path may not contain spaces or control characters"));
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or_else(|| format!("--url {url}: unclosed [ in the host"))?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() || host.contains('@') {
+        return Err(format!("--url {url}: missing or unsupported host"));
+    }
+    let port = match port {
+        None => 80,
+        Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| format!("--url {url}: bad port {p:?}"))?,
+    };
+    let path = path.split('#').next().unwrap_or("/").to_string();
+    Ok(Url { authority: authority.to_string(), host: host.to_string(), port, path })
+}
+
+/// `1.5`, `1500ms`, `10s`, `2m` → a positive duration.
+pub fn parse_duration(flag: &str, s: &str) -> Result<Duration, String> {
+    let (num, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else {
+        (s, 1.0)
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v * scale < 1e9 => Ok(Duration::from_secs_f64(v * scale)),
+        _ => Err(format!("{flag} {s}: expected a positive number of seconds (or 500ms, 10s, 2m)")),
+    }
+}
+
+/// `127.0.0.2-127.0.0.40,10.0.0.1` → every address, in order (IPv4 ranges; IPv6 singly).
+pub fn parse_sources(s: &str) -> Result<Vec<IpAddr>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("--source-ips {s}: {part:?} is not an address or an A-B range of IPv4 addresses");
+        if let Some((a, b)) = part.split_once('-') {
+            let a: Ipv4Addr = a.trim().parse().map_err(|_| bad())?;
+            let b: Ipv4Addr = b.trim().parse().map_err(|_| bad())?;
+            let (a, b) = (u32::from(a), u32::from(b));
+            if b < a {
+                return Err(format!("--source-ips {s}: the range {part} ends before it starts"));
+            }
+            if b - a >= 1 << 16 {
+                return Err(format!("--source-ips {s}: the range {part} is longer than 65536 addresses"));
+            }
+            out.extend((a..=b).map(|v| IpAddr::V4(Ipv4Addr::from(v))));
+        } else {
+            out.push(part.parse::<IpAddr>().map_err(|_| bad())?);
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("--source-ips {s}: no addresses"));
+    }
+    Ok(out)
+}
+
+/// The `GET` sent for `path`.
+pub fn request_bytes(path: &str, authority: &str) -> Vec<u8> {
+    format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: c10k-load\r\n\r\n").into_bytes()
+}
+
+impl Config {
+    /// Validate `args`; the error is one line for the user (exit 2).
+    pub fn from_args(args: Args) -> Result<Config, String> {
+        let urls = args.urls.iter().map(|u| parse_url(u)).collect::<Result<Vec<_>, _>>()?;
+        let first = &urls[0];
+        if let Some(other) = urls.iter().find(|u| (&u.host, u.port) != (&first.host, first.port)) {
+            return Err(format!(
+                "every --url must share one host:port, but {}:{} differs from {}:{}",
+                other.host, other.port, first.host, first.port
+            ));
+        }
+        let sources = args.source_ips.as_deref().map(parse_sources).transpose()?.unwrap_or_default();
+        let want_v6 = sources.first().is_some_and(IpAddr::is_ipv6);
+        if sources.iter().any(|s| s.is_ipv6() != want_v6) {
+            return Err("--source-ips: mix of IPv4 and IPv6 addresses".into());
+        }
+        let addrs: Vec<SocketAddr> = (first.host.as_str(), first.port)
+            .to_socket_addrs()
+            .map_err(|e| format!("--url {}: cannot resolve {}: {e}", args.urls[0], first.host))?
+            .collect();
+        let addr = if sources.is_empty() {
+            addrs.iter().find(|a| a.is_ipv4()).or(addrs.first())
+        } else {
+            addrs.iter().find(|a| a.is_ipv6() == want_v6)
+        };
+        let addr = *addr.ok_or_else(|| format!("--url {}: no address of the --source-ips family", args.urls[0]))?;
+        let duration = parse_duration("--duration", &args.duration)?;
+        let timeout = parse_duration("--timeout", &args.timeout)?;
+        if args.conns + args.idle == 0 {
+            return Err("--conns and --idle are both 0: nothing to do".into());
+        }
+        if args.pipeline == 0 {
+            return Err("--pipeline must be at least 1".into());
+        }
+        if args.threads == 0 || args.procs == 0 {
+            return Err("--threads and --procs must be at least 1".into());
+        }
+        if args.procs > args.conns + args.idle {
+            return Err(format!(
+                "--procs {} is more than the {} connections to share",
+                args.procs,
+                args.conns + args.idle
+            ));
+        }
+        if let Some(r) = args.rate {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(format!("--rate {r}: expected a positive number of requests per second"));
+            }
+            if args.conns == 0 {
+                return Err("--rate needs at least one active connection (--conns)".into());
+            }
+        }
+        let requests = urls.iter().map(|u| request_bytes(&u.path, &first.authority)).collect();
+        Ok(Config {
+            addr,
+            requests,
+            conns: args.conns,
+            idle: args.idle,
+            pipeline: args.pipeline,
+            rate: args.rate,
+            duration,
+            threads: args.threads,
+            procs: args.procs,
+            sources,
+            timeout,
+            expect_bytes: args.expect_bytes,
+            worker: args.worker,
+            args,
+        })
+    }
+}
+
+/// Share `i` of `total` split into `parts` (the first ones get the remainder).
+pub fn share(total: usize, parts: usize, i: usize) -> usize {
+    total / parts + usize::from(i < total % parts)
+}
+
+/// The flags that run worker `i` of a `--procs` run with its share.
+pub fn worker_args(cfg: &Config, i: usize) -> Vec<String> {
+    let conns = share(cfg.conns, cfg.procs, i);
+    let idle = share(cfg.idle, cfg.procs, i);
+    let mut out = Vec::new();
+    for u in &cfg.args.urls {
+        out.extend(["--url".to_string(), u.clone()]);
+    }
+    let mut flag = |k: &str, v: String| out.extend([k.to_string(), v]);
+    flag("--conns", conns.to_string());
+    flag("--idle", idle.to_string());
+    flag("--pipeline", cfg.pipeline.to_string());
+    if let Some(r) = cfg.rate.filter(|_| conns > 0) {
+        flag("--rate", (r * conns as f64 / cfg.conns as f64).to_string());
+    }
+    flag("--duration", cfg.duration.as_secs_f64().to_string());
+    flag("--threads", cfg.threads.min(conns + idle).max(1).to_string());
+    flag("--timeout", cfg.timeout.as_secs_f64().to_string());
+    if let Some(n) = cfg.expect_bytes {
+        flag("--expect-bytes", n.to_string());
+    }
+    if let Some(s) = &cfg.args.source_ips {
+        flag("--source-ips", s.clone());
+    }
+    flag("--worker", i.to_string());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let u = parse_url("http://127.0.0.1:8080/index.html?x=1").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 8080, "/index.html?x=1"));
+        assert_eq!(parse_url("http://localhost").unwrap().path, "/");
+        assert_eq!(parse_url("http://localhost").unwrap().port, 80);
+        let v6 = parse_url("http://[::1]:81/a").unwrap();
+        assert_eq!((v6.host.as_str(), v6.port, v6.authority.as_str()), ("::1", 81, "[::1]:81"));
+        for bad in ["https://x/", "ftp://x/", "x:80/", "http://:80/", "http://h:0/", "http://h:99999/", "http://h/a b"]
+        {
+            assert!(parse_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_and_sources() {
+        assert_eq!(parse_duration("-", "1.5").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("-", "250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("-", "2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("-", "0").is_err() && parse_duration("-", "x").is_err());
+        let s = parse_sources("127.0.0.2-127.0.0.4,10.0.0.1").unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[2], "127.0.0.4".parse::<IpAddr>().unwrap());
+        assert!(parse_sources("127.0.0.4-127.0.0.2").is_err() && parse_sources("nope").is_err());
+    }
+
+    #[test]
+    fn shares_add_up() {
+        for (total, parts) in [(10, 3), (4, 4), (5, 2), (0, 3)] {
+            assert_eq!((0..parts).map(|i| share(total, parts, i)).sum::<usize>(), total);
+        }
+    }
+
+    #[test]
+    fn mixed_hosts_are_refused() {
+        let args = Args::parse_from(["c10k-load", "--url", "http://127.0.0.1:1/a", "--url", "http://127.0.0.1:2/b"]);
+        assert!(Config::from_args(args).unwrap_err().contains("share one host:port"));
+    }
+}

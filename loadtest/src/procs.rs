@@ -1,0 +1,109 @@
+//! `--procs P`: re-execute this binary P times as hidden `--worker I` processes, each with
+//! its share of the connections, idle connections and rate (so each stays within its own fd
+//! limit), read their progress and final reports from their stdout, and merge.
+//!
+//! A worker's stdout is line-based: `progress REQUESTS ERRORS OPEN IDLE_OPEN` once a
+//! second, then `result`, the `key value` lines of [`Stats::to_wire`], and `end`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::mpsc::{Sender, channel};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::cli::{Config, worker_args};
+use crate::run::progress_loop;
+use crate::stats::{Progress, Stats};
+
+type Report = (usize, Result<Stats, String>);
+
+pub fn run(cfg: &Config, stop: &AtomicBool) -> Result<Stats, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable to start workers: {e}"))?;
+    let progress: Vec<Arc<Progress>> = (0..cfg.procs).map(|_| Arc::default()).collect();
+    let (tx, rx) = channel();
+    // Set when a worker ends without a report: the others are stopped early.
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut children: Vec<Child> = Vec::new();
+    for (i, p) in progress.iter().enumerate() {
+        let spawned = Command::new(&exe)
+            .args(worker_args(cfg, i))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                signal_all(&children, Signal::SIGKILL);
+                reap(children);
+                return Err(format!("cannot start worker {i}: {e}"));
+            }
+        };
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, p, failed) = (tx.clone(), p.clone(), failed.clone());
+        std::thread::spawn(move || read_worker(i, BufReader::new(stdout), &p, &tx, &failed));
+        children.push(child);
+    }
+    drop(tx);
+    // Workers report on their own second; tick a little after them.
+    let start = Instant::now() + Duration::from_millis(250);
+    let mut forwarded = false;
+    let mut poll = || {
+        if (stop.load(Relaxed) || failed.load(Relaxed)) && !forwarded {
+            signal_all(&children, Signal::SIGTERM);
+            forwarded = true;
+        }
+    };
+    let results = progress_loop(&rx, cfg.procs, &progress, start, false, &mut poll);
+    let statuses = reap(children);
+    let mut stats = Stats::default();
+    let mut got = vec![false; cfg.procs];
+    for (i, r) in results {
+        stats.merge(&r.map_err(|e| format!("worker {i}: {e}"))?);
+        got[i] = true;
+    }
+    if let Some(i) = got.iter().position(|g| !g) {
+        return Err(format!("worker {i} ended without a report ({})", statuses[i]));
+    }
+    Ok(stats)
+}
+
+/// Follow worker `i`'s stdout: progress into `p`, the final report (or why there is none)
+/// into `tx`; `failed` when it ended without one.
+fn read_worker(i: usize, out: impl BufRead, p: &Progress, tx: &Sender<Report>, failed: &AtomicBool) {
+    let mut lines = out.lines().map_while(Result::ok);
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("progress ") {
+            let v: Vec<u64> = rest.split_ascii_whitespace().filter_map(|v| v.parse().ok()).collect();
+            if let [requests, errors, open, idle_open] = v[..] {
+                p.set(requests, errors, open, idle_open);
+            }
+        } else if line == "result" {
+            let report: Vec<String> = lines.by_ref().collect();
+            let _ = tx.send((i, Stats::from_wire(report.iter().map(String::as_str))));
+            return;
+        }
+    }
+    failed.store(true, Relaxed);
+}
+
+fn signal_all(children: &[Child], sig: Signal) {
+    for c in children {
+        let _ = kill(Pid::from_raw(c.id() as i32), sig);
+    }
+}
+
+/// Wait for every worker; how each ended, in words.
+fn reap(children: Vec<Child>) -> Vec<String> {
+    children
+        .into_iter()
+        .map(|mut c| match c.wait() {
+            Ok(s) => s.to_string(),
+            Err(e) => format!("wait failed: {e}"),
+        })
+        .collect()
+}

@@ -1,0 +1,91 @@
+//! One process's run: its threads, each with a share of the connections and rate, and the
+//! once-a-second progress line while they work.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
+
+use crate::cli::{Config, share};
+use crate::client::{self, Plan};
+use crate::stats::{Progress, Stats};
+
+/// Run this process's share on `cfg.threads` threads and merge their results.
+pub fn run_local(cfg: &Config, stop: &AtomicBool) -> Result<Stats, String> {
+    let total = cfg.conns + cfg.idle;
+    let threads = cfg.threads.min(total).max(1);
+    // A worker's connections follow those of the workers before it (for source rotation).
+    let mut first_slot = cfg.worker.unwrap_or(0) * total;
+    let plans: Vec<Plan> = (0..threads)
+        .map(|i| {
+            let conns = share(cfg.conns, threads, i);
+            let idle = share(cfg.idle, threads, i);
+            let rate = cfg.rate.filter(|_| conns > 0).map(|r| r * conns as f64 / cfg.conns as f64);
+            let plan = Plan { conns, idle, rate, first_slot };
+            first_slot += conns + idle;
+            plan
+        })
+        .collect();
+    let progress: Vec<Arc<Progress>> = plans.iter().map(|_| Arc::default()).collect();
+    let start = Instant::now();
+    let end = start + cfg.duration;
+    let (tx, rx) = channel();
+    let results = std::thread::scope(|s| {
+        for (plan, p) in plans.iter().zip(&progress) {
+            let tx = tx.clone();
+            s.spawn(move || {
+                let _ = tx.send(client::run(cfg, *plan, start, end, stop, p));
+            });
+        }
+        drop(tx);
+        progress_loop(&rx, plans.len(), &progress, start, cfg.worker.is_some(), &mut || {})
+    });
+    let mut stats = Stats::default();
+    for r in results {
+        stats.merge(&r?);
+    }
+    Ok(stats)
+}
+
+/// Collect `expected` results from `rx`, printing a progress line every second: on stderr,
+/// or for a worker as a `progress` line on stdout for its parent. `poll` runs every 100 ms.
+pub fn progress_loop<T>(
+    rx: &Receiver<T>,
+    expected: usize,
+    progress: &[Arc<Progress>],
+    start: Instant,
+    worker: bool,
+    poll: &mut dyn FnMut(),
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(expected);
+    let mut tick = 1u64;
+    let mut last = (start, 0u64);
+    while out.len() < expected {
+        let next = start + Duration::from_secs(tick);
+        let wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
+        match rx.recv_timeout(wait) {
+            Ok(v) => out.push(v),
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        poll();
+        let now = Instant::now();
+        if now < next {
+            continue;
+        }
+        tick = now.duration_since(start).as_secs() + 1;
+        let [requests, errors, open, idle_open] = Progress::sum(progress);
+        if worker {
+            // A parent that went away is no reason to panic.
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "progress {requests} {errors} {open} {idle_open}").and_then(|()| out.flush());
+        } else {
+            let rps = requests.saturating_sub(last.1) as f64 / now.duration_since(last.0).as_secs_f64();
+            let secs = now.duration_since(start).as_secs();
+            eprintln!("c10k-load: {secs:>4}s {rps:>10.0} req/s {open:>7} open ({idle_open} idle) {errors:>6} errors");
+        }
+        last = (now, requests);
+    }
+    out
+}
