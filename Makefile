@@ -26,6 +26,12 @@ loadtest-compare:
 	$(CARGO) build --release --workspace
 	python3 loadtest/run.py --compare
 
+# Chart of the latest load test: loadtest/results/report.svg.
+report:
+	$(CARGO) build --release -p c10k-load --bin c10k-report
+	./target/release/c10k-report loadtest/results/latest.csv loadtest/results/report.svg \
+		"c10k-server: index.html under wrk, $$(date +%F), $$(nproc) CPUs, $$(uname -r)"
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

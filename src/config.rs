@@ -54,7 +54,7 @@ pub struct Config {
     pub target_conns: Option<usize>,
 
     /// io_uring provided receive buffers (4 KiB each) per shard, a power of two up to
-    /// 32768 [default: one per 16 connections, 64 to 1024]
+    /// 32768 [default: one per 64 connections, 64 to 256]
     #[arg(long, value_name = "N", value_parser = parse_buffers)]
     pub uring_buffers: Option<u16>,
 
