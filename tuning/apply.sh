@@ -30,33 +30,18 @@ usage_error() {
     exit 2
 }
 
-TARGET=10000
-SHARDS=
 DRY=0
 PERSIST=0
 CLIENT=0
-while [ $# -gt 0 ]; do
-    case $1 in
-    --target | --shards)
-        [ $# -ge 2 ] || usage_error "$1 needs a number"
-        if [ "$1" = --target ]; then TARGET=$2; else SHARDS=$2; fi
-        shift 2
-        ;;
-    --target=*) TARGET=${1#*=} && shift ;;
-    --shards=*) SHARDS=${1#*=} && shift ;;
-    --dry-run) DRY=1 && shift ;;
-    --persist) PERSIST=1 && shift ;;
-    --client) CLIENT=1 && shift ;;
-    -h | --help)
-        echo "$usage"
-        exit 0
-        ;;
-    *) usage_error "unknown argument '$1'" ;;
+parse_common_args "$@"
+for arg in $OTHER_ARGS; do
+    case $arg in
+    --dry-run) DRY=1 ;;
+    --persist) PERSIST=1 ;;
+    --client) CLIENT=1 ;;
+    *) usage_error "unknown argument '$arg'" ;;
     esac
 done
-is_count "$TARGET" 1000000000 || usage_error "--target must be a whole number from 1 to 1000000000, not '$TARGET'"
-[ -n "$SHARDS" ] || SHARDS=$(cpu_count)
-is_count "$SHARDS" 4096 || usage_error "--shards must be a whole number from 1 to 4096, not '$SHARDS'"
 
 if [ "$DRY" = 0 ] && [ "$(id -u)" != 0 ]; then
     echo "apply.sh: changing sysctls needs root: run it as root, or with --dry-run to see what it would do" >&2

@@ -45,30 +45,15 @@ usage_error() {
     exit 2
 }
 
-TARGET=10000
-SHARDS=
 JSON=0
-while [ $# -gt 0 ]; do
-    case $1 in
-    --target | --shards)
-        [ $# -ge 2 ] || usage_error "$1 needs a number"
-        if [ "$1" = --target ]; then TARGET=$2; else SHARDS=$2; fi
-        shift 2
-        ;;
-    --target=*) TARGET=${1#*=} && shift ;;
-    --shards=*) SHARDS=${1#*=} && shift ;;
-    --json) JSON=1 && shift ;;
-    -h | --help)
-        echo "$usage"
-        exit 0
-        ;;
-    *) usage_error "unknown argument '$1'" ;;
+parse_common_args "$@"
+for arg in $OTHER_ARGS; do
+    case $arg in
+    --json) JSON=1 ;;
+    *) usage_error "unknown argument '$arg'" ;;
     esac
 done
-is_count "$TARGET" 1000000000 || usage_error "--target must be a whole number from 1 to 1000000000, not '$TARGET'"
 NCPU=$(cpu_count)
-[ -n "$SHARDS" ] || SHARDS=$NCPU
-is_count "$SHARDS" 4096 || usage_error "--shards must be a whole number from 1 to 4096, not '$SHARDS'"
 compute_needs "$TARGET" "$SHARDS"
 BIG_T=0
 [ "$TARGET" -ge "$BIG_TARGET" ] && BIG_T=1

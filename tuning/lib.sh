@@ -239,3 +239,33 @@ rlimit_nofile() {
     fi
     echo "$_l"
 }
+
+# Parse the flags both scripts take: --target N (default 10000) and --shards S (default:
+# the online CPUs), validated; -h prints $usage. Any other --flag is left in OTHER_ARGS
+# for the script; the caller defines usage_error.
+parse_common_args() {
+    TARGET=10000
+    SHARDS=
+    OTHER_ARGS=
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --target | --shards)
+            [ $# -ge 2 ] || usage_error "$1 needs a number"
+            if [ "$1" = --target ]; then TARGET=$2; else SHARDS=$2; fi
+            shift 2
+            ;;
+        --target=*) TARGET=${1#*=} && shift ;;
+        --shards=*) SHARDS=${1#*=} && shift ;;
+        -h | --help)
+            # shellcheck disable=SC2154 # usage is set by the script that sources this
+            echo "$usage"
+            exit 0
+            ;;
+        --*) OTHER_ARGS="$OTHER_ARGS $1" && shift ;;
+        *) usage_error "unknown argument '$1'" ;;
+        esac
+    done
+    is_count "$TARGET" 1000000000 || usage_error "--target must be a whole number from 1 to 1000000000, not '$TARGET'"
+    [ -n "$SHARDS" ] || SHARDS=$(cpu_count)
+    is_count "$SHARDS" 4096 || usage_error "--shards must be a whole number from 1 to 4096, not '$SHARDS'"
+}
