@@ -14,7 +14,8 @@ fn read(csv: &str) -> Result<Series, String> {
     let mut lines = text.lines();
     let head: Vec<&str> = lines.next().ok_or(format!("{csv} is empty"))?.split(',').collect();
     let col = |name: &str| head.iter().position(|h| *h == name).ok_or(format!("{csv} has no column {name}"));
-    let (backend, scenario, conns, rps, p99) = (col("backend")?, col("scenario")?, col("connections")?, col("rps")?, col("p99_us")?);
+    let (backend, scenario, conns, rps, p99) =
+        (col("backend")?, col("scenario")?, col("connections")?, col("rps")?, col("p99_us")?);
     let mut series = Series::new();
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
@@ -41,10 +42,7 @@ fn draw(series: &Series, svg: &str, title: &str) -> Result<(), Box<dyn std::erro
     let (left, right) = root.split_horizontally(500);
     let max_conns = series.values().flatten().map(|p| p.0).fold(1.0, f64::max);
     let colors = [BLUE, RED, GREEN, MAGENTA];
-    for (area, label, pick) in [
-        (&left, "requests/s", 1usize),
-        (&right, "p99 latency (ms)", 2),
-    ] {
+    for (area, label, pick) in [(&left, "requests/s", 1usize), (&right, "p99 latency (ms)", 2)] {
         let value = |p: &(f64, f64, f64)| if pick == 1 { p.1 } else { p.2 / 1000.0 };
         let max_y = series.values().flatten().map(value).filter(|v| v.is_finite()).fold(1.0, f64::max) * 1.1;
         let mut chart = ChartBuilder::on(area)
