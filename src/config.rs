@@ -1,5 +1,7 @@
 //! Command line → `Config`, validated before anything starts.
 
+#![forbid(unsafe_code)]
+
 use crate::driver::Backend;
 use clap::Parser;
 use std::net::SocketAddr;

@@ -2,6 +2,8 @@
 //! worker process (its own fd table and RLIMIT_NOFILE; a crash takes one shard, not the
 //! server), forward SIGTERM/SIGINT, and exit when the workers have.
 
+#![forbid(unsafe_code)]
+
 use crate::config::Config;
 use crate::conn::Site;
 use crate::driver::epoll::EpollDriver;

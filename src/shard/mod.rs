@@ -3,6 +3,8 @@
 //! accepts and connection I/O, reported to the core) → expired timers. Nothing here is
 //! shared with another shard, and nothing here talks to the kernel: the driver does.
 
+#![forbid(unsafe_code)]
+
 mod timer;
 
 use crate::conn::{Conn, Outbox, Site};
