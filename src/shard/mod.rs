@@ -100,10 +100,6 @@ impl<C: Default> Core<C> {
         self.slots.len() >= self.max_conns
     }
 
-    pub fn max_conns(&self) -> usize {
-        self.max_conns
-    }
-
     /// Take a new connection (the caller checked `is_full`).
     pub fn accept(&mut self, stream: TcpStream) -> Token {
         // Generations wrap below 2^24 so a token fits beside an opcode in 64 bits.
