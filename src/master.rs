@@ -97,7 +97,7 @@ pub fn run(config: &Config) -> i32 {
             return fail(format_args!("cannot listen on {}: {e}: {hint}", config.listen));
         }
     };
-    let addr = sys::local_addr(&listeners[0]).unwrap_or(config.listen);
+    let addr = listeners[0].local_addr().unwrap_or(config.listen);
     say(format_args!("{}", tuning::capacity_line(&host, &plan)));
     for warning in &plan.warnings {
         eprintln!("c10k-server: warning: {warning}");
@@ -133,7 +133,7 @@ fn bind_all(config: &Config, shards: usize) -> io::Result<Vec<TcpListener>> {
     for _ in 0..shards {
         let listener = sys::reuseport_listener(addr)?;
         // Port 0 is resolved once; the other shards join that port.
-        addr = sys::local_addr(&listener)?;
+        addr = listener.local_addr()?;
         listeners.push(listener);
     }
     Ok(listeners)

@@ -3,9 +3,8 @@ mod common;
 use common::TempDir;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_c10k-server");
@@ -144,21 +143,6 @@ fn address_in_use_fails() {
     drop(holder);
 }
 
-/// Lines of `child`'s stdout, read on a thread.
-fn stdout_lines(child: &mut Child) -> Receiver<String> {
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 /// Kills the child on drop unless it was reaped.
 struct Guard(Option<Child>);
 
@@ -185,7 +169,7 @@ fn banner_and_sigterm_stop_master_and_workers() {
         .spawn()
         .expect("start c10k-server");
     let mut guard = Guard(Some(child));
-    let rx = stdout_lines(guard.0.as_mut().unwrap());
+    let rx = common::stdout_lines(guard.0.as_mut().unwrap());
 
     // The address line and one line per shard, in whatever order they come.
     let mut lines = Vec::new();

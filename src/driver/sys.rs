@@ -36,10 +36,6 @@ fn stream_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
-pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
-    listener.local_addr()
-}
-
 /// Accept one connection, non-blocking and close-on-exec in the same call.
 pub fn accept(listener: &TcpListener) -> io::Result<TcpStream> {
     let fd = socket::accept4(listener, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC)?;

@@ -90,16 +90,7 @@ impl Server {
         };
         let mut child =
             command.args(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start c10k-server");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = stdout_lines(&mut child);
         let mut banner = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         let addr = loop {
@@ -153,6 +144,21 @@ impl Server {
         let (mut v, _) = self.exchange(raw.as_bytes(), 1, head_only);
         v.pop().unwrap_or_else(|| panic!("no response to {raw:?}"))
     }
+}
+
+/// Lines of `child`'s stdout, read on a thread so a test can wait with a deadline.
+pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 impl Drop for Server {
