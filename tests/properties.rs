@@ -226,6 +226,14 @@ fn valid_request() -> impl Strategy<Value = Valid> {
 
 /// The invariants every answer of the parser must keep, whatever the input.
 fn check_parse(buf: &[u8], limits: &Limits, suffix: &[u8]) -> Result<(), TestCaseError> {
+    // An error is final: once a prefix is refused (early, before its line is complete),
+    // nothing that follows turns it into a request.
+    if let Some(k) = (0..=buf.len()).find(|&k| parse(&buf[..k], limits).is_err()) {
+        for tail in [&buf[k..], suffix, b" / HTTP/1.1\r\nHost: x\r\n\r\n"] {
+            let longer = [&buf[..k], tail].concat();
+            prop_assert!(parse(&longer, limits).is_err(), "{:?} refused, {:?} accepted", &buf[..k], longer);
+        }
+    }
     let Ok(Status::Complete(req, n)) = parse(buf, limits) else {
         return Ok(());
     };

@@ -173,11 +173,11 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<'a>, ParseErro
     }
     let Some(lf) = memchr(b'\n', &buf[start..]) else {
         // Without its LF yet, a line already this long can only end over the limit.
-        return if buf.len() >= limits.max_request_line {
-            Err(ParseError::RequestLineTooLong)
-        } else {
-            Ok(Status::Partial)
-        };
+        if buf.len() >= limits.max_request_line {
+            return Err(ParseError::RequestLineTooLong);
+        }
+        request_line_prefix(&buf[start..])?;
+        return Ok(Status::Partial);
     };
     let line_end = start + lf;
     if line_end + 1 > limits.max_request_line {
@@ -224,6 +224,39 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<'a>, ParseErro
         Version::Http10 => seen.keep_alive && !seen.close,
     };
     Ok(Status::Complete(Request { method, target, version, keep_alive, body, fields }, pos))
+}
+
+/// Refuse a request line as soon as a byte makes it invalid whatever follows (a TLS
+/// handshake or binary noise on the plain-text port), rather than when its LF arrives or
+/// the request times out. Only bytes no valid line can hold there are refused, so no
+/// prefix of a valid request is.
+fn request_line_prefix(line: &[u8]) -> Result<(), ParseError> {
+    let method_len = line.iter().position(|&b| !is_tchar(b)).unwrap_or(line.len());
+    let rest = &line[method_len..];
+    match rest {
+        [] => return Ok(()),
+        // A lone CR may yet be the start of an empty line's CRLF.
+        [b'\r'] if method_len == 0 => return Ok(()),
+        [b' ', ..] if method_len > 0 => {}
+        _ => return Err(ParseError::BadMethod),
+    }
+    let rest = &rest[1..];
+    let target_len = rest.iter().position(|&b| !b.is_ascii_graphic()).unwrap_or(rest.len());
+    let after = &rest[target_len..];
+    match after {
+        [] => return Ok(()),
+        // HTTP/0.9's line ends here; it is refused (MissingVersion) once the LF is in.
+        [b'\r'] => return Ok(()),
+        [b' ', ..] if target_len > 0 => {}
+        _ => return Err(ParseError::BadTarget),
+    }
+    const VERSION: &[u8] = b"HTTP/9.9\r";
+    let fits =
+        after[1..].iter().zip(VERSION).all(|(&b, &want)| if want == b'9' { b.is_ascii_digit() } else { b == want });
+    if after.len() - 1 > VERSION.len() || !fits {
+        return Err(ParseError::BadVersion);
+    }
+    Ok(())
 }
 
 fn request_line(line: &[u8]) -> Result<(Method<'_>, &[u8], Version), ParseError> {

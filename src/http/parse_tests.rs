@@ -1110,3 +1110,27 @@ fn chunked_body_limit() {
     assert_eq!(feed_whole(&trailer, 50), Err(BodyTooLarge));
     assert_eq!(feed_whole(&trailer, 1000), Ok((trailer.len(), true)));
 }
+
+#[test]
+fn a_request_line_is_refused_at_its_first_impossible_byte() {
+    // A TLS ClientHello on the plain-text port: record type 0x16, version 3.1.
+    expect_err(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", BadMethod, 400);
+    expect_err(b"\x00", BadMethod, 400);
+    expect_err(b"\r\n\x80", BadMethod, 400);
+    expect_err(b"GET\x01", BadMethod, 400);
+    expect_err(b" GET", BadMethod, 400);
+    expect_err(b"GET /a\x7fb", BadTarget, 400);
+    expect_err(b"GET  /", BadTarget, 400);
+    expect_err(b"GET / HTTX", BadVersion, 400);
+    expect_err(b"GET / HTTP/1.1\rX", BadVersion, 400);
+    expect_err(b"GET / HTTP/1.1 ", BadVersion, 400);
+}
+
+#[test]
+fn every_prefix_of_a_valid_request_line_waits_for_more() {
+    for line in [&b"\r\nGET /a?b=c HTTP/1.1\r"[..], b"OPTIONS * HTTP/1.0", b"GET /", b"GET /\r", b"X-Y / HTTP/2.0"] {
+        for k in 0..=line.len() {
+            expect_partial(&line[..k]);
+        }
+    }
+}
