@@ -10,10 +10,10 @@ build:
 run: build
 	./target/release/c10k-server --listen 0.0.0.0:8080 --root ./html $(ARGS)
 
-# Unit and property tests once; every integration test against each backend.
+# Unit, property and integration tests; every integration test that starts a server runs
+# once per backend (for_each_backend! in tests/common).
 test:
 	$(CARGO) test --workspace --all-targets
-	C10K_TEST_BACKEND=uring $(CARGO) test --test '*'
 
 # Load tests (not part of `make test`): both backends, every scenario, one run.
 # DURATION=S shortens each scenario (default 10); ONLY=regex picks scenarios.

@@ -50,6 +50,11 @@ pub struct Config {
     #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = parse_seconds)]
     pub request_timeout: u64,
 
+    /// Seconds a response may make no progress (the client reads none of it) before the
+    /// connection is dropped; a client that keeps reading, however slowly, is never cut
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = parse_seconds)]
+    pub send_timeout: u64,
+
     /// Connections this server must be able to hold; refuse to start if the host's limits
     /// (RLIMIT_NOFILE, fs.file-max, memory) cannot, naming the limit and its fix
     #[arg(long, value_name = "N", value_parser = parse_count)]
@@ -108,6 +113,15 @@ impl Config {
 
     pub fn shard_count(&self) -> usize {
         self.shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    pub fn timeouts(&self) -> crate::core::Timeouts {
+        crate::core::Timeouts {
+            keepalive: self.keepalive_timeout * 1000,
+            request: self.request_timeout * 1000,
+            send: self.send_timeout * 1000,
+            ..crate::core::Timeouts::default()
+        }
     }
 
     pub fn limits(&self) -> crate::http::Limits {

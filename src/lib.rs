@@ -1,9 +1,11 @@
 //! c10k-server: a sharded static-file HTTP/1.1 server. Layers, bottom up: `http` (parse,
-//! encode) → `files` (resolve, cache) → `conn` (state machine) → `driver` (the kernel) →
-//! `shard` (one reactor per core) → `master` (workers, signals). See DESIGN.md.
+//! encode) → `files` (resolve, cache) → `conn` (state machine) → `core` (lifecycle, slab,
+//! timers) → `driver` (the kernel) → `shard` (one reactor per core) → `master` (workers,
+//! signals). No module imports one above it. See DESIGN.md.
 
 pub mod config;
 pub mod conn;
+pub mod core;
 pub mod driver;
 pub mod files;
 pub mod http;

@@ -10,7 +10,7 @@ use crate::driver::epoll::EpollDriver;
 use crate::driver::uring::{self, UringDriver};
 use crate::driver::{Backend, Driver, Sizing, sys};
 use crate::files::{Cache, Root};
-use crate::shard::{Shard, Timeouts};
+use crate::shard::Shard;
 use crate::tuning;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -227,11 +227,9 @@ fn serve<D: Driver>(config: &Config, index: usize, fd: i32, core: &str, stop: &A
     let listener = sys::inherited_listener(fd)?;
     let root = Root::open(&config.root)?;
     let site = Site::new(root, Cache::new(4096, 64 << 20), config.limits());
-    let timeouts =
-        Timeouts { keepalive: config.keepalive_timeout, request: config.request_timeout, ..Timeouts::default() };
     let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
     let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };
-    let mut shard = Shard::<D>::new(listener, site, timeouts, sizing)?;
+    let shard = Shard::<D>::new(listener, site, config.timeouts(), sizing)?;
     say(format_args!("shard {index}: pid {}, core {core}, backend {}", std::process::id(), D::NAME));
     shard.run(stop)
 }

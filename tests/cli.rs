@@ -7,6 +7,8 @@ use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+for_each_backend!(banner_and_sigterm_stop_master_and_workers, target_conns_is_checked_against_capacity,);
+
 const BIN: &str = env!("CARGO_BIN_EXE_c10k-server");
 
 struct Outcome {
@@ -157,7 +159,6 @@ impl Drop for Guard {
     }
 }
 
-#[test]
 fn banner_and_sigterm_stop_master_and_workers() {
     let root = root_dir();
     let root_s = root.path().display().to_string();
@@ -255,7 +256,6 @@ fn auto_prefers_uring_when_usable() {
 
 /// A target the host cannot hold stops the start with the limit and its fix; one it can
 /// hold starts and the capacity line says how much more there is.
-#[test]
 fn target_conns_is_checked_against_capacity() {
     let root = root_dir();
     let root_s = root.path().display().to_string();

@@ -70,7 +70,7 @@ fn run(site: &mut Site, input: &[u8], cuts: &[usize]) -> (Vec<u8>, bool) {
         pending.extend_from_slice(&input[pos..pos + n]);
         pos += n;
         loop {
-            let used = conn.feed(&pending, site, &mut out);
+            let used = conn.feed(&pending, site, &mut out, u32::MAX);
             pending.drain(..used);
             while let Some(chunk) = out.next_chunk() {
                 let n = match chunk {
@@ -125,12 +125,12 @@ fn cached_small_file_path_does_not_allocate() {
     let req = b"GET /sub/a.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
     // Warm up: open the files, grow the shared buffers.
     for _ in 0..3 {
-        assert_eq!(conn.feed(req, &mut site, &mut out), req.len());
+        assert_eq!(conn.feed(req, &mut site, &mut out, u32::MAX), req.len());
         out.clear();
     }
     let before = ALLOCATIONS.with(Cell::get);
     for _ in 0..1000 {
-        conn.feed(req, &mut site, &mut out);
+        conn.feed(req, &mut site, &mut out, u32::MAX);
         out.clear();
     }
     assert_eq!(ALLOCATIONS.with(Cell::get) - before, 0, "allocations on the cached path");

@@ -1,7 +1,8 @@
 mod common;
 use common::{Server, TempDir};
 
-#[test]
+for_each_backend!(serves_index_and_404,);
+
 fn serves_index_and_404() {
     let root = TempDir::new("smoke");
     root.write("index.html", "<h1>hi</h1>\n");

@@ -4,6 +4,35 @@ use common::{Response, Server, TempDir};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
+for_each_backend!(
+    origin_and_absolute_form,
+    query_is_ignored,
+    percent_decoding_happens_once,
+    double_decoding_does_not_reach_other_file,
+    bad_escape_nul_and_backslash_are_400,
+    dotdot_cannot_climb_above_root,
+    dotdot_inside_root_and_double_slash,
+    symlinks_out_of_root_are_404_inside_are_served,
+    dotfiles_are_404,
+    directory_redirects_and_index,
+    content_type_by_extension,
+    etag_and_last_modified_shape,
+    if_none_match_304,
+    if_modified_since,
+    if_none_match_takes_precedence_over_if_modified_since,
+    single_byte_ranges,
+    unsatisfiable_ranges_are_416,
+    ranges_served_whole,
+    head_with_range_is_200_without_body,
+    if_range,
+    large_file_full_and_range,
+    large_file_pipelined_twice,
+    precompressed_negotiation,
+    precompressed_variant_has_its_own_etag,
+    changed_and_deleted_files_are_noticed,
+    two_shards_both_serve,
+);
+
 // ---------------------------------------------------------------------------------------
 // Helpers local to this file.
 // ---------------------------------------------------------------------------------------
@@ -140,7 +169,6 @@ fn target_site() -> Site {
     s
 }
 
-#[test]
 fn origin_and_absolute_form() {
     let s = target_site();
     let server = s.start(&[]);
@@ -152,7 +180,6 @@ fn origin_and_absolute_form() {
     assert_eq!(r.body, b"AAA\n");
 }
 
-#[test]
 fn query_is_ignored() {
     let s = target_site();
     let server = s.start(&[]);
@@ -161,7 +188,6 @@ fn query_is_ignored() {
     assert_eq!(r.body, b"AAA\n");
 }
 
-#[test]
 fn percent_decoding_happens_once() {
     let s = target_site();
     let server = s.start(&[]);
@@ -174,7 +200,6 @@ fn percent_decoding_happens_once() {
     assert_eq!(r.body, b"LITERAL-PERCENT\n");
 }
 
-#[test]
 fn double_decoding_does_not_reach_other_file() {
     let s = Site::new("dbl");
     s.write("a.txt", "AAA\n");
@@ -185,7 +210,6 @@ fn double_decoding_does_not_reach_other_file() {
     assert!(!contains(&r.body, b"AAA"));
 }
 
-#[test]
 fn bad_escape_nul_and_backslash_are_400() {
     let s = target_site();
     let server = s.start(&[]);
@@ -194,7 +218,6 @@ fn bad_escape_nul_and_backslash_are_400() {
     }
 }
 
-#[test]
 fn dotdot_cannot_climb_above_root() {
     let s = target_site();
     let server = s.start(&[]);
@@ -218,7 +241,6 @@ fn dotdot_cannot_climb_above_root() {
     }
 }
 
-#[test]
 fn dotdot_inside_root_and_double_slash() {
     let s = target_site();
     let server = s.start(&[]);
@@ -235,7 +257,6 @@ fn dotdot_inside_root_and_double_slash() {
 // Symlinks and dotfiles
 // ---------------------------------------------------------------------------------------
 
-#[test]
 fn symlinks_out_of_root_are_404_inside_are_served() {
     use std::os::unix::fs::symlink;
     let s = Site::new("symlinks");
@@ -265,7 +286,6 @@ fn symlinks_out_of_root_are_404_inside_are_served() {
     }
 }
 
-#[test]
 fn dotfiles_are_404() {
     let s = Site::new("dotfiles");
     s.write(".env", "SECRET_ENV=1\n");
@@ -284,7 +304,6 @@ fn dotfiles_are_404() {
 // Directories
 // ---------------------------------------------------------------------------------------
 
-#[test]
 fn directory_redirects_and_index() {
     let s = Site::new("dirs");
     s.write("index.html", "<p>root</p>\n");
@@ -324,7 +343,6 @@ fn directory_redirects_and_index() {
 // Content-Type
 // ---------------------------------------------------------------------------------------
 
-#[test]
 fn content_type_by_extension() {
     let s = Site::new("ctype");
     for (name, _) in CTYPES {
@@ -363,7 +381,6 @@ fn validator_site() -> Site {
     s
 }
 
-#[test]
 fn etag_and_last_modified_shape() {
     let s = validator_site();
     let server = s.start(&[]);
@@ -380,7 +397,6 @@ fn etag_and_last_modified_shape() {
     assert_eq!(get(&server, "/a.txt", &[]).header("ETag"), Some(etag));
 }
 
-#[test]
 fn if_none_match_304() {
     let s = validator_site();
     let server = s.start(&[]);
@@ -402,7 +418,6 @@ fn if_none_match_304() {
     assert_eq!(r.body, b"hello validators\n");
 }
 
-#[test]
 fn if_modified_since() {
     let s = validator_site();
     let server = s.start(&[]);
@@ -424,7 +439,6 @@ fn if_modified_since() {
     }
 }
 
-#[test]
 fn if_none_match_takes_precedence_over_if_modified_since() {
     let s = validator_site();
     let server = s.start(&[]);
@@ -444,7 +458,6 @@ fn range_site() -> Site {
     s
 }
 
-#[test]
 fn single_byte_ranges() {
     let s = range_site();
     let server = s.start(&[]);
@@ -460,7 +473,6 @@ fn single_byte_ranges() {
     }
 }
 
-#[test]
 fn unsatisfiable_ranges_are_416() {
     let s = range_site();
     let server = s.start(&[]);
@@ -472,7 +484,6 @@ fn unsatisfiable_ranges_are_416() {
     }
 }
 
-#[test]
 fn ranges_served_whole() {
     let s = range_site();
     let server = s.start(&[]);
@@ -485,7 +496,6 @@ fn ranges_served_whole() {
     }
 }
 
-#[test]
 fn head_with_range_is_200_without_body() {
     let s = range_site();
     let server = s.start(&[]);
@@ -504,7 +514,6 @@ fn head_with_range_is_200_without_body() {
     assert_eq!(head(&server, "/h.bin", &["Range: bytes=0-9"]).status, 200);
 }
 
-#[test]
 fn if_range() {
     let s = range_site();
     let server = s.start(&[]);
@@ -526,7 +535,6 @@ fn large_site() -> (Site, Vec<u8>) {
     (s, data)
 }
 
-#[test]
 fn large_file_full_and_range() {
     let (s, data) = large_site();
     let server = s.start(&[]);
@@ -546,7 +554,6 @@ fn large_file_full_and_range() {
     assert!(r.body == data[LARGE - 1000..], "large suffix range differs");
 }
 
-#[test]
 fn large_file_pipelined_twice() {
     let (s, data) = large_site();
     let server = s.start(&[]);
@@ -578,7 +585,6 @@ fn precompressed_site() -> Site {
     s
 }
 
-#[test]
 fn precompressed_negotiation() {
     let s = precompressed_site();
     let server = s.start(&[]);
@@ -612,7 +618,6 @@ fn precompressed_negotiation() {
     assert_eq!(r.header("Content-Encoding"), None);
 }
 
-#[test]
 fn precompressed_variant_has_its_own_etag() {
     let s = precompressed_site();
     let server = s.start(&[]);
@@ -634,7 +639,6 @@ fn precompressed_variant_has_its_own_etag() {
 // Cache revalidation
 // ---------------------------------------------------------------------------------------
 
-#[test]
 fn changed_and_deleted_files_are_noticed() {
     let s = Site::new("reval");
     let p = s.write("v.txt", "version one\n");
@@ -656,29 +660,11 @@ fn changed_and_deleted_files_are_noticed() {
 // Two shards
 // ---------------------------------------------------------------------------------------
 
-fn socket_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"))
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .filter(|l| l.to_string_lossy().starts_with("socket:"))
-        .count()
-}
-
-/// `shard N: pid P, core C, backend B` → (N, P, B).
-fn parse_shard_line(line: &str) -> Option<(usize, u32, String)> {
-    let rest = line.strip_prefix("shard ")?;
-    let (n, rest) = rest.split_once(": pid ")?;
-    let (pid, rest) = rest.split_once(", core ")?;
-    let (_core, backend) = rest.split_once(", backend ")?;
-    Some((n.parse().ok()?, pid.parse().ok()?, backend.to_string()))
-}
-
-#[test]
 fn two_shards_both_serve() {
     let s = Site::new("shards");
     s.write("a.txt", "AAA\n");
     let server = s.start(&["--shards", "2"]);
-    let mut shards: Vec<_> = server.banner.iter().filter_map(|l| parse_shard_line(l)).collect();
+    let mut shards: Vec<_> = server.banner.iter().filter_map(|l| common::parse_shard_line(l)).collect();
     shards.sort();
     assert_eq!(shards.len(), 2, "banner: {:?}", server.banner);
     assert_eq!((shards[0].0, shards[1].0), (0, 1), "banner: {:?}", server.banner);
@@ -698,7 +684,7 @@ fn two_shards_both_serve() {
         conns.push(c);
     }
     for (n, pid, _) in &shards {
-        let socks = socket_fds(*pid);
+        let socks = common::socket_fds(*pid);
         assert!(socks > 1, "shard {n} (pid {pid}) holds {socks} sockets: it accepted none of 32 connections");
     }
     drop(conns);

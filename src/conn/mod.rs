@@ -67,12 +67,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Answer every complete request at the start of `input`, queueing responses in
-    /// `out`; returns how many bytes were used. Stops early when `out` is full or the
-    /// connection is to close.
-    pub fn feed(&mut self, input: &[u8], site: &mut Site, out: &mut Outbox) -> usize {
+    /// Answer the complete requests at the start of `input`, at most `max_answers` of
+    /// them, queueing responses in `out`; returns how many bytes were used. Stops early
+    /// when `out` is full or the connection is to close.
+    pub fn feed(&mut self, input: &[u8], site: &mut Site, out: &mut Outbox, max_answers: u32) -> usize {
         let mut pos = 0;
-        while !self.closing && !out.is_full() {
+        let first = self.answered;
+        while !self.closing && !out.is_full() && self.answered.wrapping_sub(first) < max_answers {
             if let Some(body) = &mut self.body {
                 let rest = &input[pos..];
                 let discarded = match &mut body.framing {

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::rc::Rc;
 
 /// A range of an open file to send after `at` bytes of the byte stream.
+#[derive(Debug)]
 pub struct FileRange {
     at: usize,
     pub file: Rc<File>,
@@ -22,6 +23,7 @@ pub struct Outbox {
 }
 
 /// The next piece to send.
+#[derive(Debug)]
 pub enum Chunk<'a> {
     Bytes(&'a [u8]),
     File(&'a FileRange),

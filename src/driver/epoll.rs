@@ -1,14 +1,19 @@
 //! Edge-triggered epoll: each socket is registered once, for both directions, and never
-//! modified. Readiness is consumed completely (read until EAGAIN, or a short read), so no
-//! edge is ever lost; one read buffer serves every connection of the shard.
+//! modified. An edge only sets the connection's readiness; the core's action says whether
+//! to read or write, and a syscall is made only while the socket is ready in that
+//! direction. Readiness is cleared only by EAGAIN (or a short read or write, which means
+//! the same), so no edge is ever lost, even when the core yields a connection before it
+//! drained the socket. One read buffer serves every connection of the shard.
 
-use super::{Driver, Sizing, Token, sys};
-use crate::shard::Core;
+use super::{ACCEPT_BUDGET, Driver, Sizing, sys};
+use crate::conn::Chunk;
+use crate::core::{Action, Core, Event, Step, Token};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use std::io::{self, ErrorKind};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 /// The listener's token: no connection has index `u32::MAX`.
 const LISTENER: u64 = u64::MAX;
@@ -16,18 +21,31 @@ const BATCH: usize = 512;
 /// One read takes at most this much from one socket.
 const READ_BUF: usize = 64 * 1024;
 
+/// A connection's socket and what epoll last said of it.
+pub struct ConnIo {
+    stream: TcpStream,
+    readable: bool,
+    writable: bool,
+    /// The client shut its side (or the socket failed): a read must go on to see it.
+    hangup: bool,
+}
+
 pub struct EpollDriver {
     epoll: Epoll,
     events: Box<[EpollEvent]>,
+    /// Events the last wait returned.
+    pending: usize,
     listener: TcpListener,
     buf: Box<[u8]>,
-    /// Accepting stopped at a limit (fds, connections); retry every 100 ms.
-    accept_paused: bool,
+    /// The listener may have connections waiting.
+    accept_ready: bool,
+    /// Accepting stopped at the turn's budget, not at EAGAIN.
+    accept_more: bool,
 }
 
 impl Driver for EpollDriver {
     const NAME: &'static str = "epoll";
-    type ConnIo = ();
+    type ConnIo = ConnIo;
 
     fn new(listener: TcpListener, _sizing: &Sizing) -> io::Result<Self> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
@@ -35,178 +53,176 @@ impl Driver for EpollDriver {
         Ok(EpollDriver {
             epoll,
             events: vec![EpollEvent::empty(); BATCH].into_boxed_slice(),
+            pending: 0,
             listener,
             buf: vec![0; READ_BUF].into_boxed_slice(),
-            accept_paused: false,
+            accept_ready: false,
+            accept_more: false,
         })
     }
 
-    fn turn(&mut self, core: &mut Core<()>) -> io::Result<()> {
-        let timeout: u16 = if self.accept_paused { 100 } else { 1000 };
-        let n = match self.epoll.wait(&mut self.events, timeout) {
+    fn busy(&self) -> bool {
+        self.accept_more
+    }
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        let ms = if self.busy() { 0 } else { timeout.as_millis().min(u128::from(u16::MAX)) as u16 };
+        self.pending = match self.epoll.wait(&mut self.events, ms) {
             Ok(n) => n,
             Err(Errno::EINTR) => 0,
             Err(e) => return Err(e.into()),
         };
-        let input = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
-        let hangup = EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
-        for i in 0..n {
-            let (flags, data) = (self.events[i].events(), self.events[i].data());
-            if data == LISTENER {
-                self.accept(core);
-                continue;
-            }
-            let Some(key) = core.live(Token(data)) else { continue };
-            let slot = &mut core.slots[key];
-            slot.hangup |= flags.intersects(hangup);
-            if flags.intersects(input) {
-                if slot.lingering {
-                    self.drain(core, key);
-                } else if slot.conn.out.is_some() {
-                    slot.read_paused = true;
-                } else {
-                    self.read(core, key);
-                }
-            }
-            let writable = flags.intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR);
-            if writable && core.slots.get(key).is_some_and(|s| s.conn.out.is_some()) {
-                self.settle(core, key);
-            }
-        }
-        if self.accept_paused {
-            self.accept(core);
-        }
         Ok(())
     }
 
-    fn settle(&mut self, core: &mut Core<()>, key: usize) {
-        if self.flush(core, key) && self.finish_or_close(core, key) && std::mem::take(&mut core.slots[key].read_paused)
-        {
-            self.read(core, key);
+    fn dispatch(&mut self, core: &mut Core<ConnIo>) {
+        let input = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
+        let hangup = EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
+        let output = EpollFlags::EPOLLOUT | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
+        for i in 0..std::mem::take(&mut self.pending) {
+            let (flags, data) = (self.events[i].events(), self.events[i].data());
+            if data == LISTENER {
+                self.accept_ready = true;
+                continue;
+            }
+            let token = Token(data);
+            let Some(io) = core.io(token) else { continue };
+            io.readable |= flags.intersects(input);
+            io.hangup |= flags.intersects(hangup);
+            io.writable |= flags.intersects(output);
+            self.drive(core, token, Event::Resume);
         }
+        self.accept(core);
+    }
+
+    fn resume(&mut self, core: &mut Core<ConnIo>, token: Token) {
+        self.drive(core, token, Event::Resume);
+    }
+
+    fn shutdown(&mut self, core: &mut Core<ConnIo>) -> bool {
+        // Dropping a socket closes it, which also removes it from epoll.
+        for token in core.tokens() {
+            core.release(token);
+        }
+        true
     }
 }
 
 impl EpollDriver {
-    fn accept(&mut self, core: &mut Core<()>) {
-        self.accept_paused = false;
+    /// Report `event`, then carry out actions and report their outcomes until one has to
+    /// wait for the socket.
+    fn drive(&mut self, core: &mut Core<ConnIo>, token: Token, event: Event<'static>) {
+        let mut event: Event = event;
         loop {
-            if core.is_full() {
-                self.accept_paused = true;
-                return;
-            }
-            match sys::accept(&self.listener) {
-                Ok(stream) => {
-                    let token = core.accept(stream);
-                    let flags =
-                        EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
-                    let stream = &core.slots[token.index()].stream;
-                    if self.epoll.add(stream.as_fd(), EpollEvent::new(flags, token.0)).is_err() {
-                        core.remove(token.index());
+            let Some(Step { action, io, .. }) = core.step(token, event) else { return };
+            let outcome = match action {
+                Action::Receive | Action::Drain => receive(io, &mut self.buf),
+                Action::Send(chunk) => send(io, chunk),
+                Action::Shutdown => Some(sys::shutdown_write(&io.stream).map_or(Event::Failed, |()| Event::Shut)),
+                Action::Yield => None,
+                Action::Close | Action::Abort => {
+                    let abort = matches!(action, Action::Abort);
+                    if let Some(io) = core.release(token)
+                        && abort
+                    {
+                        let _ = sys::reset_on_close(&io.stream);
                     }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::ConnectionAborted) => {}
-                Err(e) => {
-                    // EMFILE, ENFILE, ENOBUFS: leave the rest in the backlog, retry soon.
-                    if !matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) {
-                        eprintln!("accept: {e}");
-                    }
-                    self.accept_paused = true;
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Read until EAGAIN (or a short read), answering as we go; stop while output waits.
-    fn read(&mut self, core: &mut Core<()>, key: usize) {
-        let before = core.progress(key);
-        loop {
-            let slot = &mut core.slots[key];
-            if slot.conn.out.is_some() || slot.conn.closing || slot.doomed {
-                break;
-            }
-            let n = match sys::read(&slot.stream, &mut self.buf) {
-                Ok(0) => {
-                    core.peer_closed(key);
-                    break;
-                }
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    core.fail(key);
-                    break;
+                    None
                 }
             };
-            core.input(key, &self.buf[..n]);
-            if !self.flush(core, key) {
-                core.slots[key].read_paused = true;
-                break;
-            }
-            // A short read drained the socket: any later byte brings a new edge, so the
-            // read that would only say EAGAIN is skipped (one syscall per request saved)
-            // unless the peer hung up, which no later edge would announce.
-            if n < self.buf.len() && !core.slots[key].hangup {
-                break;
+            match outcome {
+                Some(next) => event = next,
+                None => return,
             }
         }
-        core.read_done(key, before);
-        self.finish_or_close(core, key);
     }
 
-    /// Send everything queued, recycling as it goes. False when the socket is full or
-    /// the connection failed.
-    fn flush(&mut self, core: &mut Core<()>, key: usize) -> bool {
-        loop {
-            let slot = &mut core.slots[key];
-            let Some(out) = slot.conn.out.as_mut() else { return true };
-            match sys::send(&slot.stream, out) {
-                Ok(true) => core.sent(key),
-                Ok(false) => {
-                    core.blocked(key);
-                    return false;
+    /// Accept up to the turn's budget. At the cap, close the longest-idle connection to
+    /// make room; with none idle, leave the rest in the backlog and try again next turn.
+    fn accept(&mut self, core: &mut Core<ConnIo>) {
+        self.accept_more = false;
+        let mut budget = ACCEPT_BUDGET;
+        while self.accept_ready {
+            if budget == 0 {
+                self.accept_more = true;
+                return;
+            }
+            if core.is_full() && !core.has_idle() {
+                return;
+            }
+            let stream = match sys::accept(&self.listener) {
+                Ok(stream) => stream,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.accept_ready = false;
+                    return;
                 }
-                Err(_) => {
-                    core.fail(key);
-                    self.finish_or_close(core, key);
-                    return false;
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::ConnectionAborted) => continue,
+                Err(e) => {
+                    // EMFILE, ENFILE, ENOBUFS: leave the rest in the backlog, retry next turn.
+                    if !matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) {
+                        eprintln!("c10k-server: accept: {e}");
+                    }
+                    return;
                 }
+            };
+            budget -= 1;
+            if core.is_full()
+                && let Some(victim) = core.evict_idle()
+            {
+                self.drive(core, victim, Event::Resume);
+            }
+            let io = ConnIo { stream, readable: false, writable: true, hangup: false };
+            let Ok(token) = core.accept(io) else { continue };
+            let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
+            let registered =
+                core.io(token).map(|io| self.epoll.add(io.stream.as_fd(), EpollEvent::new(flags, token.0)));
+            if let Some(Err(_)) = registered {
+                self.drive(core, token, Event::Failed);
             }
         }
     }
+}
 
-    /// Close a doomed slot; shut our side of one that is done. True if it stays open.
-    fn finish_or_close(&mut self, core: &mut Core<()>, key: usize) -> bool {
-        let Some(slot) = core.slots.get_mut(key) else { return false };
-        if slot.doomed {
-            // Dropping the stream closes the socket, which also removes it from epoll.
-            core.remove(key);
-            return false;
-        }
-        if slot.conn.closing && slot.conn.out.is_none() && !slot.lingering {
-            if sys::shutdown_write(&slot.stream).is_err() {
-                core.remove(key);
-                return false;
+/// Read once if the socket has input; what the read came to, or `None` to wait.
+fn receive<'b>(io: &mut ConnIo, buf: &'b mut [u8]) -> Option<Event<'b>> {
+    while io.readable {
+        match sys::read(&io.stream, buf) {
+            Ok(0) => return Some(Event::PeerClosed),
+            Ok(n) => {
+                // A short read drained the socket: any later byte brings a new edge, so the
+                // read that would only say EAGAIN is skipped (one syscall per request
+                // saved) unless the peer hung up, which no later edge would announce.
+                io.readable = n == buf.len() || io.hangup;
+                return Some(Event::Received(&buf[..n]));
             }
-            core.linger(key);
-            self.drain(core, key);
-            return false;
+            Err(e) if e.kind() == ErrorKind::WouldBlock => io.readable = false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Some(Event::Failed),
         }
-        true
     }
+    None
+}
 
-    /// Discard input of a lingering connection; close it at end of stream.
-    fn drain(&mut self, core: &mut Core<()>, key: usize) {
-        loop {
-            match sys::read(&core.slots[key].stream, &mut self.buf) {
-                Ok(0) => return drop(core.remove(key)),
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return drop(core.remove(key)),
+/// Send once if the socket has room.
+fn send(io: &mut ConnIo, chunk: Chunk<'_>) -> Option<Event<'static>> {
+    while io.writable {
+        let (sent, len) = match chunk {
+            Chunk::Bytes(bytes) => (sys::write(&io.stream, bytes), bytes.len()),
+            Chunk::File(range) => (sys::send_file(&io.stream, range), sys::send_file_len(range)),
+        };
+        match sent {
+            // A file that shrank under us, or a socket that takes nothing: the response
+            // can no longer match its Content-Length, so the connection must end.
+            Ok(0) => return Some(Event::Failed),
+            Ok(n) => {
+                // A short send filled the socket; the next would only say EAGAIN.
+                io.writable = n == len;
+                return Some(Event::Sent(n));
             }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => io.writable = false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return Some(Event::Failed),
         }
     }
+    None
 }

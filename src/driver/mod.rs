@@ -1,41 +1,50 @@
-//! The driver: the only layer that talks to the kernel.
+//! The driver: the only layer that talks to the kernel, and it decides nothing.
 //!
 //! # Contract
 //!
-//! A shard is a `Core` (connections in a slab, the site, timers; no I/O) and one driver.
-//! Each pass of the shard's loop calls `Driver::turn`: the driver waits (at most a
-//! second, so Date and timers advance), then performs whatever I/O is ready (epoll) or
-//! has completed (io_uring), and reports each step to the core: a new connection
-//! (`Core::accept`), bytes received (`Core::input`), everything queued sent
-//! (`Core::sent`) or not yet (`Core::blocked`), end of stream (`Core::peer_closed`), an
-//! error (`Core::fail`). The core answers by changing the slot: answers queued in
-//! `conn.out` (moved there whole, so its bytes stay put while a send is in flight),
-//! `conn.closing` (shut our side once `out` has gone, then linger), `read_paused` (input
-//! waits for the output), `doomed` (tear down now). After the core changes a slot outside
-//! I/O (a timer fired) the shard calls `Driver::settle` for it.
+//! A shard is a `Core` (every connection's state and lifecycle, timers, the site; no I/O)
+//! and one driver. Each turn of the shard's loop the driver `wait`s in the kernel (never
+//! longer than the timeout the shard gives, nor at all while it is `busy`), the shard
+//! advances the core's clock, and the driver `dispatch`es what happened: it reports each
+//! connection's news to the core as an `Event` through `Core::step` and carries out the
+//! `Action` it gets back, reporting the outcome, until the action is to wait (for
+//! readiness or a completion). Then the core fires its timers, and the driver `resume`s
+//! every connection on the core's ready list (timed out, or yielded the last turn) the
+//! same way.
 //!
-//! A connection is identified to the kernel by its `Token` (slab index and generation):
-//! an event or completion whose generation no longer matches its slot is stale and
-//! dropped. A driver never frees a slot the kernel may still write into: epoll owns no
-//! buffers the kernel holds; io_uring frees a slot only when every operation it had in
-//! flight has completed or been cancelled.
+//! What a driver keeps per connection (`ConnIo`: the socket, readiness, operations in
+//! flight) lives in the connection's slot and is its own; it never reads the core's state
+//! to decide what to do, only the action. A connection is named by its `Token` (slab
+//! index and generation): an event, completion or queue entry whose token is stale finds
+//! nothing in the core and is dropped. A driver frees a slot only by `Core::release`,
+//! when the core said `Close` or `Abort` and the kernel holds nothing of the connection
+//! any more (io_uring: every operation completed or cancelled), so no buffer the kernel
+//! may still read or write is ever freed.
+//!
+//! New connections: each turn a driver accepts at most `ACCEPT_BUDGET`; at the cap it has
+//! the core close its longest-idle connection to make room, and when none is idle it
+//! leaves the rest in the listen backlog.
 //!
 //! Reads land first in memory the shard owns (epoll: one read buffer per shard; io_uring:
 //! a provided-buffer ring), and only an unparsed tail is copied into the connection, so an
-//! idle connection holds no buffer. Every answer produced from one read leaves in one
-//! write (or sendfile / read-and-send for a file range). Backends are chosen once at start
-//! (`Backend`); the shard is generic over `Driver`, so each backend is monomorphised.
+//! idle connection holds no buffer. Backends are chosen once at start (`Backend`); the
+//! shard is generic over `Driver`, so each backend is monomorphised.
 //!
-//! Errors: every call returns `io::Result`; an error on one connection closes that
-//! connection only. An error from waiting itself ends the shard.
+//! Errors: an error on one connection is reported to the core as `Event::Failed` and ends
+//! that connection only. An error from waiting itself ends the shard.
 
 pub mod epoll;
+mod ring;
 pub mod sys;
 pub mod uring;
 
-use crate::shard::Core;
+use crate::core::{Core, Token};
 use std::io;
 use std::net::TcpListener;
+use std::time::Duration;
+
+/// New connections taken per turn; the rest wait for the next turn (or in the backlog).
+pub const ACCEPT_BUDGET: usize = 64;
 
 /// Which backend a shard runs, chosen once at start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -46,27 +55,6 @@ pub enum Backend {
     Epoll,
     /// io_uring, completion-driven.
     Uring,
-}
-
-/// Slab index in the low 32 bits, generation (24 bits) above it; the top byte is free
-/// for a backend to tag operations with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Token(pub u64);
-
-impl Token {
-    pub const GENERATION_MASK: u32 = 0x00ff_ffff;
-
-    pub fn new(index: usize, generation: u32) -> Token {
-        Token(u64::from(generation & Self::GENERATION_MASK) << 32 | index as u64)
-    }
-
-    pub fn index(self) -> usize {
-        (self.0 & 0xffff_ffff) as usize
-    }
-
-    pub fn generation(self) -> u32 {
-        (self.0 >> 32) as u32 & Self::GENERATION_MASK
-    }
 }
 
 /// What a driver sizes its resources by.
@@ -81,15 +69,27 @@ pub struct Sizing {
 pub trait Driver: Sized {
     const NAME: &'static str;
     /// What the driver keeps per connection, inside the connection's slot.
-    type ConnIo: Default;
+    type ConnIo;
 
     /// A driver for a shard listening on `listener`.
     fn new(listener: TcpListener, sizing: &Sizing) -> io::Result<Self>;
 
-    /// One pass: wait, then do and report all I/O that is ready or complete.
-    fn turn(&mut self, core: &mut Core<Self::ConnIo>) -> io::Result<()>;
+    /// Work is left from the last turn that needs no new event: the next wait must not
+    /// block.
+    fn busy(&self) -> bool;
 
-    /// Act on a slot the core changed outside I/O: send what it queued, close what it
-    /// doomed.
-    fn settle(&mut self, core: &mut Core<Self::ConnIo>, key: usize);
+    /// Wait in the kernel until something happens or `timeout` passes.
+    fn wait(&mut self, timeout: Duration) -> io::Result<()>;
+
+    /// Report what happened since the last wait and carry out the actions that follow;
+    /// accept new connections.
+    fn dispatch(&mut self, core: &mut Core<Self::ConnIo>);
+
+    /// Carry out the next action of a connection from the core's ready list.
+    fn resume(&mut self, core: &mut Core<Self::ConnIo>, token: Token);
+
+    /// Close every connection. True when the kernel holds nothing of ours any more; false
+    /// if it may still (io_uring operations that would not cancel), in which case the
+    /// caller must leak the core rather than free memory the kernel may use.
+    fn shutdown(&mut self, core: &mut Core<Self::ConnIo>) -> bool;
 }

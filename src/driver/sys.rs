@@ -1,7 +1,6 @@
 //! Socket, file and process calls, each a thin wrapper that returns `io::Result`.
 
 use crate::conn::outbox::FileRange;
-use crate::conn::{Chunk, Outbox};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, sockopt};
@@ -49,31 +48,28 @@ pub fn read(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
     (&*stream).read(buf)
 }
 
-/// Send from `out` until it is empty (`Ok(true)`) or the socket is full (`Ok(false)`).
-pub fn send(stream: &TcpStream, out: &mut Outbox) -> io::Result<bool> {
-    while let Some(chunk) = out.next_chunk() {
-        let sent = match chunk {
-            Chunk::Bytes(bytes) => (&*stream).write(bytes),
-            Chunk::File(range) => send_file(stream, range),
-        };
-        match sent {
-            // A file that shrank under us, or a socket that takes nothing: the response
-            // can no longer match its Content-Length, so the connection must end.
-            Ok(0) => return Err(io::Error::new(ErrorKind::UnexpectedEof, "short send")),
-            Ok(n) => out.advance(n),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(true)
+pub fn write(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    (&*stream).write(bytes)
 }
 
 /// sendfile(2) from a file range of an outbox: page cache to socket, no copy through us.
+/// It asks for `send_file_len(range)` bytes.
 pub fn send_file(stream: &TcpStream, range: &FileRange) -> io::Result<usize> {
     let mut offset = range.offset as i64;
-    let count = range.len.min(1 << 30) as usize;
-    Ok(nix::sys::sendfile::sendfile64(stream.as_fd(), range.file.as_fd(), Some(&mut offset), count)?)
+    Ok(nix::sys::sendfile::sendfile64(stream.as_fd(), range.file.as_fd(), Some(&mut offset), send_file_len(range))?)
+}
+
+/// How much of `range` one `send_file` asks for.
+pub fn send_file_len(range: &FileRange) -> usize {
+    range.len.min(1 << 30) as usize
+}
+
+/// Have the coming close reset the connection (SO_LINGER with a zero timeout): unsent
+/// output is dropped at once instead of being held by the kernel for a client that
+/// stopped reading.
+pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
+    socket::setsockopt(stream, sockopt::Linger, &nix::libc::linger { l_onoff: 1, l_linger: 0 })?;
+    Ok(())
 }
 
 /// Send FIN after the last response, so the peer sees the end while we drain its input.

@@ -4,20 +4,24 @@
 //! send in flight per connection, over bytes that stay put in the connection's outbox
 //! until it completes. File ranges go out with sendfile(2) on the non-blocking socket,
 //! waiting for room with a poll operation: measured against reading each chunk through
-//! the ring and sending it, it costs a quarter of the CPU (see README).
-//! A slot is freed only when none of its operations is in flight.
+//! the ring and sending it, it costs a quarter of the CPU (see README). Each completion is
+//! one event for the core; a slot is released only when none of its operations is in
+//! flight.
 
-use super::{Driver, Sizing, Token, sys};
+use super::ring::{BUF_GROUP, Completion, OP_CANCEL, Ring, Uring};
+use super::{ACCEPT_BUDGET, Driver, Sizing, sys};
 use crate::conn::Chunk;
-use crate::shard::Core;
-use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
-use io_uring::{IoUring, Probe, cqueue, opcode, squeue};
-use std::alloc::{Layout, alloc_zeroed, dealloc};
+use crate::core::{Action, Core, Event, Millis, Step, Token};
+use io_uring::types::{CancelBuilder, Fd};
+use io_uring::{cqueue, opcode};
+use nix::libc;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+pub use super::ring::probe;
 
 // Operation tags, in the top byte of user_data beside the connection's token.
 const OP_ACCEPT: u64 = 1 << 56;
@@ -25,116 +29,41 @@ const OP_RECV: u64 = 2 << 56;
 const OP_SEND: u64 = 3 << 56;
 /// Waiting for a full socket to take more of a file range.
 const OP_POLL: u64 = 4 << 56;
-/// Cancellations: their completions carry nothing we need.
-const OP_CANCEL: u64 = 5 << 56;
 const OP_MASK: u64 = 0xff << 56;
 
 /// Provided receive buffers: small, since requests are; a larger read arrives in several.
 const RECV_BUF: usize = 4096;
-/// Input queued behind unsent output beyond this stops the connection's receive.
-const PENDING_CAP: usize = 256 * 1024;
-const BUF_GROUP: u16 = 0;
+/// Accepted connections waiting for a slot (or the next turn's budget) beyond this stop
+/// the multishot accept: the rest wait in the listen backlog.
+const OVERFLOW_MAX: usize = 256;
+/// How long to wait before accepting again after an error (EMFILE and the like).
+const ACCEPT_RETRY: Millis = 100;
 
-#[derive(Default)]
+/// A connection's socket and its operations in flight.
 pub struct ConnIo {
-    /// Operations submitted and not yet completed for good.
+    stream: TcpStream,
+    /// Operations submitted whose last completion has not arrived.
     inflight: u8,
     recv_armed: bool,
-    /// Receive stopped to let output drain; re-armed once it has.
-    recv_paused: bool,
+    /// The receive is being cancelled to stop input (the core wants none for now).
+    recv_cancelling: bool,
     /// A send (or a poll for room to send a file range) is in flight.
     sending: bool,
+    /// Closing: everything in flight on the socket is being cancelled.
     cancelled: bool,
 }
 
 pub struct UringDriver {
-    // Declared first so it is dropped (and its buffers unregistered) before `bufs`.
-    ring: IoUring,
-    bufs: BufRing,
+    uring: Uring,
     listener: TcpListener,
     accept_armed: bool,
-    /// Turns to wait before re-arming accept after an error (EMFILE and the like).
-    accept_backoff: u8,
-    completions: Vec<(u64, i32, u32)>,
-    /// Connections to look at once this turn's completions are in.
-    touched: Vec<usize>,
-    rearm: Vec<usize>,
-    /// Connections accepted while every slot was taken, waiting for one.
+    accept_cancelling: bool,
+    accept_retry_at: Millis,
+    completions: Vec<Completion>,
+    /// Connections accepted and not yet given a slot.
     overflow: VecDeque<TcpStream>,
-}
-
-/// The ring: one shard, one issuer; defer task work to our own waits when the kernel can.
-fn build_ring(entries: u32) -> io::Result<IoUring> {
-    let cq = entries * 8;
-    let einval = |r: &io::Result<IoUring>| matches!(r, Err(e) if e.raw_os_error() == Some(nix::libc::EINVAL));
-    let ring = IoUring::builder().setup_cqsize(cq).setup_single_issuer().setup_defer_taskrun().build(entries);
-    if !einval(&ring) {
-        return ring;
-    }
-    let ring = IoUring::builder().setup_cqsize(cq).setup_coop_taskrun().build(entries);
-    if !einval(&ring) {
-        return ring;
-    }
-    IoUring::builder().setup_cqsize(cq).build(entries)
-}
-
-/// Whether this host can run the uring backend; the reason if not.
-pub fn probe() -> Result<(), String> {
-    memlock_check()?;
-    let ring = build_ring(8).map_err(|e| {
-        let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok();
-        match (e.raw_os_error(), disabled.as_deref().map(str::trim)) {
-            (_, Some(v)) if v != "0" => format!("io_uring_setup: {e} (kernel.io_uring_disabled={v})"),
-            (Some(nix::libc::EPERM), _) => format!("io_uring_setup: {e} (blocked by seccomp?)"),
-            (Some(nix::libc::ENOSYS), _) => "io_uring_setup: ENOSYS (kernel built without io_uring)".to_string(),
-            _ => format!("io_uring_setup: {e}"),
-        }
-    })?;
-    let mut probe = Probe::new();
-    ring.submitter().register_probe(&mut probe).map_err(|e| format!("io_uring probe: {e}"))?;
-    for (code, name) in [
-        (opcode::AcceptMulti::CODE, "ACCEPT"),
-        (opcode::RecvMulti::CODE, "RECV"),
-        (opcode::Send::CODE, "SEND"),
-        (opcode::PollAdd::CODE, "POLL_ADD"),
-        (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
-    ] {
-        if !probe.is_supported(code) {
-            return Err(format!("io_uring opcode {name} not supported by this kernel"));
-        }
-    }
-    if !ring.params().is_feature_ext_arg() {
-        return Err("io_uring lacks IORING_FEAT_EXT_ARG (kernel older than 5.11)".to_string());
-    }
-    // Multishot accept and provided-buffer rings both arrived in 5.19: registering a ring
-    // is the test for both.
-    BufRing::new(&ring, 1, 64)
-        .map(drop)
-        .map_err(|e| format!("io_uring provided buffer ring: {e} (kernel older than 5.19?)"))
-}
-
-/// Before Linux 5.12 rings and registered buffers are charged to RLIMIT_MEMLOCK, whose
-/// usual default (64 KiB) is far below what a shard's ring and buffers need.
-fn memlock_check() -> Result<(), String> {
-    const NEED: u64 = 8 << 20;
-    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
-    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if version >= (5, 12) {
-        return Ok(());
-    }
-    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK).map_or(0, |l| l.0);
-    if soft >= NEED {
-        return Ok(());
-    }
-    Err(format!(
-        "RLIMIT_MEMLOCK is {} KiB and kernel {}.{} charges io_uring memory to it; raise it to {} KiB \
-         (ulimit -l, LimitMEMLOCK= in the systemd unit, or memlock in limits.conf)",
-        soft >> 10,
-        version.0,
-        version.1,
-        NEED >> 10
-    ))
+    /// Admitting stopped at the turn's budget.
+    admit_more: bool,
 }
 
 impl Driver for UringDriver {
@@ -142,348 +71,251 @@ impl Driver for UringDriver {
     type ConnIo = ConnIo;
 
     fn new(listener: TcpListener, sizing: &Sizing) -> io::Result<Self> {
-        let ring = build_ring(1024)?;
         // One 4 KiB buffer per 64 connections, within [64, 256] (at most 1 MiB a shard):
         // enough for a turn's burst of requests, nothing for connections that are idle.
         // The ring hands buffers out in order, so every one gets touched: a bigger ring
         // is resident memory (1024 buffers measured ~430 B more RSS per held connection
         // at 10,000). A burst beyond it ends receives with ENOBUFS, which re-arm next turn.
         let derived = (sizing.max_conns / 64).clamp(64, 256).next_power_of_two() as u16;
-        let entries = sizing.recv_buffers.unwrap_or(derived);
-        let bufs = BufRing::new(&ring, entries, RECV_BUF)?;
+        let uring = Uring::new(1024, sizing.recv_buffers.unwrap_or(derived), RECV_BUF)?;
         Ok(UringDriver {
-            ring,
-            bufs,
+            uring,
             listener,
             accept_armed: false,
-            accept_backoff: 0,
+            accept_cancelling: false,
+            accept_retry_at: 0,
             completions: Vec::with_capacity(1024),
-            touched: Vec::new(),
-            rearm: Vec::new(),
             overflow: VecDeque::new(),
+            admit_more: false,
         })
     }
 
-    fn turn(&mut self, core: &mut Core<ConnIo>) -> io::Result<()> {
-        while !core.is_full()
-            && let Some(stream) = self.overflow.pop_front()
-        {
-            let token = core.accept(stream);
-            self.arm_recv(core, token.index());
+    fn busy(&self) -> bool {
+        self.admit_more || self.uring.ring.has_backlog()
+    }
+
+    fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        if let Some(e) = self.uring.ring.take_failure() {
+            return Err(e);
         }
-        if self.accept_backoff > 0 {
-            self.accept_backoff -= 1;
-        } else if !self.accept_armed && !core.is_full() && self.overflow.is_empty() {
-            let accept = opcode::AcceptMulti::new(Fd(self.listener.as_raw_fd()))
-                .flags(nix::libc::SOCK_CLOEXEC | nix::libc::SOCK_NONBLOCK)
-                .build();
-            self.push(accept.user_data(OP_ACCEPT));
-            self.accept_armed = true;
-        }
-        for key in std::mem::take(&mut self.rearm) {
-            self.arm_recv(core, key);
-        }
-        let waiting = !self.accept_armed;
-        let ts = Timespec::new().sec(if waiting { 0 } else { 1 }).nsec(if waiting { 100_000_000 } else { 0 });
-        match self.ring.submitter().submit_with_args(1, &SubmitArgs::new().timespec(&ts)) {
-            Ok(_) => {}
-            Err(e) if matches!(e.raw_os_error(), Some(nix::libc::ETIME | nix::libc::EINTR | nix::libc::EBUSY)) => {}
-            Err(e) => return Err(e),
-        }
+        let timeout = if self.busy() { Duration::ZERO } else { timeout };
+        self.uring.ring.submit_and_wait(timeout)
+    }
+
+    fn dispatch(&mut self, core: &mut Core<ConnIo>) {
         self.completions.clear();
-        self.completions.extend(self.ring.completion().map(|c| (c.user_data(), c.result(), c.flags())));
+        self.uring.ring.reap(&mut self.completions);
         for i in 0..self.completions.len() {
             let (user_data, result, flags) = self.completions[i];
             self.complete(core, user_data, result, flags);
         }
-        self.bufs.publish();
-        let mut touched = std::mem::take(&mut self.touched);
-        touched.sort_unstable();
-        touched.dedup();
-        for &key in &touched {
-            self.settle(core, key);
-        }
-        touched.clear();
-        self.touched = touched;
-        Ok(())
+        self.uring.bufs.publish();
+        self.admit(core);
+        self.arm_accept(core);
     }
 
-    fn settle(&mut self, core: &mut Core<ConnIo>, key: usize) {
-        loop {
-            let Some(slot) = core.slots.get_mut(key) else { return };
-            if slot.doomed {
-                return self.close(core, key);
-            }
-            if slot.io.sending {
-                return;
-            }
-            let token = core.token(key);
-            let slot = &mut core.slots[key];
-            let fd = Fd(slot.stream.as_raw_fd());
-            if let Some(out) = slot.conn.out.as_mut() {
-                let entry = match out.next_chunk() {
-                    Some(Chunk::Bytes(b)) => {
-                        let len = b.len().min(u32::MAX as usize) as u32;
-                        opcode::Send::new(fd, b.as_ptr(), len).build().user_data(OP_SEND | token.0)
-                    }
-                    Some(Chunk::File(range)) => match sys::send_file(&slot.stream, range) {
-                        Ok(n) if n > 0 => {
-                            out.advance(n);
-                            continue;
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            opcode::PollAdd::new(fd, nix::libc::POLLOUT as u32).build().user_data(OP_POLL | token.0)
-                        }
-                        // Nothing sent: the file shrank, and the response can no longer
-                        // match its Content-Length.
-                        _ => {
-                            slot.doomed = true;
-                            continue;
-                        }
-                    },
-                    None => {
-                        core.sent(key);
-                        continue;
-                    }
-                };
-                slot.io.sending = true;
-                slot.io.inflight += 1;
-                return self.push(entry);
-            }
-            if slot.conn.closing && !slot.lingering {
-                if sys::shutdown_write(&slot.stream).is_err() {
-                    slot.doomed = true;
-                    continue;
-                }
-                // The receive goes on, discarding, until the client closes or time is up.
-                core.linger(key);
-                return;
-            }
-            slot.read_paused = false;
-            if std::mem::take(&mut slot.io.recv_paused) {
-                self.arm_recv(core, key);
-            }
-            return;
+    fn resume(&mut self, core: &mut Core<ConnIo>, token: Token) {
+        drive(&mut self.uring.ring, core, token, Event::Resume);
+    }
+
+    fn shutdown(&mut self, core: &mut Core<ConnIo>) -> bool {
+        if !self.uring.ring.quiesce() {
+            return false;
         }
+        for token in core.tokens() {
+            core.release(token);
+        }
+        self.overflow.clear();
+        true
     }
 }
 
 impl UringDriver {
-    fn push(&mut self, entry: squeue::Entry) {
-        // SAFETY: every buffer an entry points at (outbox bytes, the ring's provided buffers) lives in a slot or in this driver, and neither is freed while
-        // the operation is in flight (`inflight` counts them; `close` waits for zero).
-        while unsafe { self.ring.submission().push(&entry) }.is_err() {
-            if let Err(e) = self.ring.submit() {
-                eprintln!("io_uring submit: {e}");
-                break;
-            }
-        }
-    }
-
-    fn arm_recv(&mut self, core: &mut Core<ConnIo>, key: usize) {
-        let token = core.token(key);
-        let Some(slot) = core.slots.get_mut(key) else { return };
-        if slot.doomed || slot.io.recv_armed {
-            return;
-        }
-        let recv = opcode::RecvMulti::new(Fd(slot.stream.as_raw_fd()), BUF_GROUP).build();
-        slot.io.recv_armed = true;
-        slot.io.inflight += 1;
-        self.push(recv.user_data(OP_RECV | token.0));
-    }
-
-    /// Cancel what is in flight; the slot is freed when the last completion arrives.
-    fn close(&mut self, core: &mut Core<ConnIo>, key: usize) {
-        let token = core.token(key);
-        let slot = &mut core.slots[key];
-        if slot.io.inflight == 0 {
-            core.remove(key);
-            return;
-        }
-        if !std::mem::replace(&mut slot.io.cancelled, true) {
-            for op in [OP_RECV, OP_SEND, OP_POLL] {
-                self.push(opcode::AsyncCancel::new(op | token.0).build().user_data(OP_CANCEL));
-            }
-        }
-    }
-
     fn complete(&mut self, core: &mut Core<ConnIo>, user_data: u64, result: i32, flags: u32) {
         let op = user_data & OP_MASK;
         if op == OP_ACCEPT {
             return self.accepted(core, result, flags);
         }
-        if op == OP_CANCEL {
-            return;
-        }
-        let Some(key) = core.live(Token(user_data & !OP_MASK)) else {
-            // Cannot happen while slots outlive their operations; a buffer must still go back.
-            if let Some(bid) = cqueue::buffer_select(flags) {
-                self.bufs.push(bid);
-            }
-            return;
-        };
+        let token = Token(user_data & !OP_MASK);
         let more = cqueue::more(flags);
-        let slot = &mut core.slots[key];
-        if !(op == OP_RECV && more) {
-            slot.io.inflight -= 1;
+        let io = match core.io(token) {
+            Some(io) if op != OP_CANCEL => io,
+            // A slot is released only when none of its operations is in flight, so only a
+            // cancellation lands here; a buffer must still go back.
+            _ => {
+                if let Some(bid) = cqueue::buffer_select(flags) {
+                    self.uring.bufs.push(bid);
+                }
+                return;
+            }
+        };
+        if !more {
+            io.inflight -= 1;
         }
-        match op {
-            OP_RECV => self.received(core, key, result, flags),
-            OP_SEND => self.sent(core, key, result),
-            OP_POLL => self.sent(core, key, result.min(0)),
-            _ => {}
-        }
-        let slot = &core.slots[key];
-        if slot.doomed && slot.io.inflight == 0 {
-            core.remove(key);
-            return;
-        }
-        self.touched.push(key);
+        let event = match op {
+            OP_RECV => {
+                if !more {
+                    io.recv_armed = false;
+                    io.recv_cancelling = false;
+                }
+                match result {
+                    n if n > 0 => {
+                        let bid = cqueue::buffer_select(flags).expect("a receive into a provided buffer names it");
+                        let Uring { ring, bufs } = &mut self.uring;
+                        drive(ring, core, token, Event::Received(bufs.get(bid, n as usize)));
+                        bufs.push(bid);
+                        return;
+                    }
+                    0 => Event::PeerClosed,
+                    // Every provided buffer was in use: they are back by the next turn.
+                    e if e == -libc::ENOBUFS => return core.wake_later(token),
+                    e if e == -libc::ECANCELED => Event::Resume,
+                    _ => Event::Failed,
+                }
+            }
+            OP_SEND => {
+                io.sending = false;
+                if result > 0 { Event::Sent(result as usize) } else { Event::Failed }
+            }
+            // Room in the socket for the file range (or the poll failed).
+            _ => {
+                io.sending = false;
+                if result >= 0 { Event::Resume } else { Event::Failed }
+            }
+        };
+        drive(&mut self.uring.ring, core, token, event);
     }
 
-    fn accepted(&mut self, core: &mut Core<ConnIo>, result: i32, flags: u32) {
+    fn accepted(&mut self, core: &Core<ConnIo>, result: i32, flags: u32) {
         if !cqueue::more(flags) {
             self.accept_armed = false;
+            self.accept_cancelling = false;
         }
-        if result == -nix::libc::ECANCELED {
+        if result == -libc::ECANCELED {
             return;
         }
         if result < 0 {
-            if result != -nix::libc::EMFILE && result != -nix::libc::ENFILE {
-                eprintln!("accept: {}", io::Error::from_raw_os_error(-result));
+            if result != -libc::EMFILE && result != -libc::ENFILE {
+                eprintln!("c10k-server: accept: {}", io::Error::from_raw_os_error(-result));
             }
             // Let closes free descriptors before trying again.
-            self.accept_backoff = 1;
+            self.accept_retry_at = core.now() + ACCEPT_RETRY;
             return;
         }
         // SAFETY: the accept completion hands over a new descriptor that nothing else owns.
         let stream = unsafe { TcpStream::from_raw_fd(result) };
-        if stream.set_nodelay(true).is_err() {
-            return;
-        }
-        if core.is_full() {
-            // Accepted before the cancel below took effect: it waits here for a slot.
+        if stream.set_nodelay(true).is_ok() {
             self.overflow.push_back(stream);
-            return;
-        }
-        let token = core.accept(stream);
-        self.arm_recv(core, token.index());
-        if core.is_full() && self.accept_armed {
-            // Leave further connections in the backlog until a slot frees (re-armed by
-            // `turn`), rather than accepting them only to close them.
-            self.push(opcode::AsyncCancel::new(OP_ACCEPT).build().user_data(OP_CANCEL));
         }
     }
 
-    fn received(&mut self, core: &mut Core<ConnIo>, key: usize, result: i32, flags: u32) {
-        let more = cqueue::more(flags);
-        let slot = &mut core.slots[key];
-        if !more {
-            slot.io.recv_armed = false;
-        }
-        if result > 0 {
-            let bid = cqueue::buffer_select(flags).expect("a receive into a provided buffer names it");
-            let before = core.progress(key);
-            core.input(key, self.bufs.get(bid, result as usize));
-            self.bufs.push(bid);
-            core.read_done(key, before);
-            let slot = &mut core.slots[key];
-            if slot.conn.pending.len() > PENDING_CAP && slot.io.recv_armed && !slot.io.recv_paused {
-                slot.io.recv_paused = true;
-                let token = core.token(key);
-                self.push(opcode::AsyncCancel::new(OP_RECV | token.0).build().user_data(OP_CANCEL));
-            } else if !more && !slot.doomed && !slot.io.recv_paused {
-                self.rearm.push(key);
+    /// Give accepted connections their slots, up to the turn's budget. At the cap, room
+    /// comes from connections already closing, and beyond those from closing the
+    /// longest-idle ones; with none idle, the rest wait.
+    fn admit(&mut self, core: &mut Core<ConnIo>) {
+        self.admit_more = false;
+        let mut budget = ACCEPT_BUDGET;
+        while !self.overflow.is_empty() {
+            if budget == 0 {
+                self.admit_more = true;
+                return;
             }
-        } else if result == 0 {
-            core.peer_closed(key);
-        } else if result == -nix::libc::ENOBUFS {
-            // Every provided buffer was in use: they are back by the next turn.
-            self.rearm.push(key);
-        } else if result != -nix::libc::ECANCELED {
-            core.fail(key);
+            if core.is_full() {
+                if self.overflow.len() <= core.closing() {
+                    return;
+                }
+                match core.evict_idle() {
+                    Some(victim) => drive(&mut self.uring.ring, core, victim, Event::Resume),
+                    None => return,
+                }
+                continue;
+            }
+            let Some(stream) = self.overflow.pop_front() else { return };
+            let io = ConnIo {
+                stream,
+                inflight: 0,
+                recv_armed: false,
+                recv_cancelling: false,
+                sending: false,
+                cancelled: false,
+            };
+            if let Ok(token) = core.accept(io) {
+                budget -= 1;
+                drive(&mut self.uring.ring, core, token, Event::Resume);
+            }
         }
     }
 
-    /// A send completed (or a poll said the socket has room: `result` 0).
-    fn sent(&mut self, core: &mut Core<ConnIo>, key: usize, result: i32) {
-        let slot = &mut core.slots[key];
-        slot.io.sending = false;
-        if result < 0 {
-            return core.fail(key);
-        }
-        if let Some(out) = slot.conn.out.as_mut() {
-            out.advance(result as usize);
+    /// Keep the multishot accept posted while there is room (or an idle connection to
+    /// make room with); otherwise cancel it, so that further connections wait in the
+    /// backlog rather than being accepted only to be held or closed.
+    fn arm_accept(&mut self, core: &Core<ConnIo>) {
+        let room = !core.is_full() || core.has_idle();
+        let want = room && self.overflow.len() < OVERFLOW_MAX && core.now() >= self.accept_retry_at;
+        if want && !self.accept_armed {
+            let accept = opcode::AcceptMulti::new(Fd(self.listener.as_raw_fd()))
+                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+                .build();
+            self.uring.ring.push(accept.user_data(OP_ACCEPT));
+            self.accept_armed = true;
+        } else if !want && self.accept_armed && !self.accept_cancelling {
+            let cancel = opcode::AsyncCancel2::new(CancelBuilder::user_data(OP_ACCEPT)).build();
+            self.uring.ring.push(cancel.user_data(OP_CANCEL));
+            self.accept_cancelling = true;
         }
     }
 }
 
-/// A ring of provided buffers (io_uring_register_buf_ring): the kernel picks one per
-/// receive; we hand it back as soon as its bytes are consumed.
-struct BufRing {
-    ring: *mut BufRingEntry,
-    layout: Layout,
-    mem: Box<[u8]>,
-    entries: u16,
-    buf_size: usize,
-    tail: u16,
-}
-
-impl BufRing {
-    fn new(uring: &IoUring, entries: u16, buf_size: usize) -> io::Result<BufRing> {
-        let layout = Layout::from_size_align(usize::from(entries) * size_of::<BufRingEntry>(), 4096)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        // SAFETY: the layout has a non-zero size (entries >= 1) and a valid alignment.
-        let ring = unsafe { alloc_zeroed(layout) }.cast::<BufRingEntry>();
-        if ring.is_null() {
-            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+/// Report `event`, then carry out actions (submitting operations) and report what
+/// finishes at once, until one has to wait for a completion.
+fn drive(ring: &mut Ring, core: &mut Core<ConnIo>, token: Token, event: Event<'_>) {
+    let mut event = event;
+    loop {
+        let Some(Step { action, receive, io }) = core.step(token, event) else { return };
+        let fd = Fd(io.stream.as_raw_fd());
+        if receive && !io.recv_armed && !io.cancelled {
+            io.recv_armed = true;
+            io.inflight += 1;
+            ring.push(opcode::RecvMulti::new(fd, BUF_GROUP).build().user_data(OP_RECV | token.0));
+        } else if !receive && io.recv_armed && !io.recv_cancelling && !io.cancelled {
+            io.recv_cancelling = true;
+            let cancel = opcode::AsyncCancel2::new(CancelBuilder::user_data(OP_RECV | token.0)).build();
+            ring.push(cancel.user_data(OP_CANCEL));
         }
-        let mut bufs = BufRing {
-            ring,
-            layout,
-            mem: vec![0; usize::from(entries) * buf_size].into_boxed_slice(),
-            entries,
-            buf_size,
-            tail: 0,
+        event = match action {
+            Action::Receive | Action::Drain | Action::Yield => return,
+            Action::Send(_) if io.sending => return,
+            Action::Send(Chunk::Bytes(bytes)) => {
+                let len = bytes.len().min(u32::MAX as usize) as u32;
+                io.sending = true;
+                io.inflight += 1;
+                return ring.push(opcode::Send::new(fd, bytes.as_ptr(), len).build().user_data(OP_SEND | token.0));
+            }
+            Action::Send(Chunk::File(range)) => match sys::send_file(&io.stream, range) {
+                Ok(n) if n > 0 => Event::Sent(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    io.sending = true;
+                    io.inflight += 1;
+                    let poll = opcode::PollAdd::new(fd, libc::POLLOUT as u32).build();
+                    return ring.push(poll.user_data(OP_POLL | token.0));
+                }
+                // Nothing sent: the file shrank, and the response can no longer match
+                // its Content-Length.
+                _ => Event::Failed,
+            },
+            Action::Shutdown => sys::shutdown_write(&io.stream).map_or(Event::Failed, |()| Event::Shut),
+            Action::Close | Action::Abort => {
+                if matches!(action, Action::Abort) && !io.cancelled {
+                    let _ = sys::reset_on_close(&io.stream);
+                }
+                if io.inflight == 0 {
+                    core.release(token);
+                } else if !std::mem::replace(&mut io.cancelled, true) {
+                    let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(fd).all()).build();
+                    ring.push(cancel.user_data(OP_CANCEL));
+                }
+                return;
+            }
         };
-        // SAFETY: the ring memory is page-aligned, zeroed, sized for `entries`, and lives
-        // until this BufRing is dropped, which happens after the IoUring (field order).
-        unsafe { uring.submitter().register_buf_ring_with_flags(ring as u64, entries, BUF_GROUP, 0)? };
-        for bid in 0..entries {
-            bufs.push(bid);
-        }
-        bufs.publish();
-        Ok(bufs)
-    }
-
-    fn get(&self, bid: u16, len: usize) -> &[u8] {
-        let start = usize::from(bid) * self.buf_size;
-        &self.mem[start..start + len.min(self.buf_size)]
-    }
-
-    /// Give buffer `bid` back (visible to the kernel at the next `publish`).
-    fn push(&mut self, bid: u16) {
-        let index = usize::from(self.tail & (self.entries - 1));
-        // SAFETY: `index` < entries, inside the ring allocation; the kernel reads only
-        // entries between its head and the published tail, and this one is past it.
-        let entry = unsafe { &mut *self.ring.add(index) };
-        entry.set_addr(self.mem[usize::from(bid) * self.buf_size..].as_ptr() as u64);
-        entry.set_len(self.buf_size as u32);
-        entry.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    fn publish(&self) {
-        // SAFETY: the tail field sits in the first entry of the ring we allocated; the
-        // kernel reads it concurrently, hence the atomic store with release ordering, so
-        // it sees the entries written before it.
-        unsafe { (*BufRingEntry::tail(self.ring).cast::<AtomicU16>()).store(self.tail, Ordering::Release) };
-    }
-}
-
-impl Drop for BufRing {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout; the ring that used it is gone.
-        unsafe { dealloc(self.ring.cast(), self.layout) };
     }
 }

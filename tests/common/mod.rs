@@ -2,6 +2,7 @@
 //! site in a temporary directory, raw TCP requests and a strict response reader.
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -11,10 +12,35 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_c10k-server");
 
-/// The backend every server in this run uses: `C10K_TEST_BACKEND` (`make test` runs the
-/// integration tests once per backend), epoll by default.
+thread_local! {
+    /// The backend of the test running on this thread (each test has its own thread).
+    static BACKEND: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// The backend the current test runs its servers on.
 pub fn backend() -> String {
-    std::env::var("C10K_TEST_BACKEND").unwrap_or_else(|_| "epoll".to_string())
+    BACKEND.with(Cell::get).expect("a test that starts a server must be listed in for_each_backend!").to_string()
+}
+
+/// Run `test` with its servers on `backend`.
+pub fn with_backend(backend: &'static str, test: fn()) {
+    BACKEND.with(|b| b.set(Some(backend)));
+    test();
+}
+
+/// Run each listed test (a plain `fn()`, without `#[test]`) once per backend, as
+/// `epoll::NAME` and `uring::NAME`, so that a plain `cargo test` covers both. A test left
+/// out of the list is dead code, which the build refuses.
+#[macro_export]
+macro_rules! for_each_backend {
+    ($($test:ident),* $(,)?) => {
+        mod epoll {
+            $(#[test] fn $test() { super::common::with_backend("epoll", super::$test) })*
+        }
+        mod uring {
+            $(#[test] fn $test() { super::common::with_backend("uring", super::$test) })*
+        }
+    };
 }
 
 /// A fresh, empty directory under the target dir, removed on drop.
@@ -159,6 +185,33 @@ pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
         }
     });
     rx
+}
+
+impl Server {
+    /// The pid of each shard, from the banner, in shard order.
+    pub fn shard_pids(&self) -> Vec<u32> {
+        let mut shards: Vec<_> = self.banner.iter().filter_map(|l| parse_shard_line(l)).collect();
+        shards.sort();
+        shards.into_iter().map(|(_, pid, _)| pid).collect()
+    }
+}
+
+/// Sockets `pid` holds open (its listener and its connections).
+pub fn socket_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"))
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|l| l.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+/// `shard N: pid P, core C, backend B` → (N, P, B).
+pub fn parse_shard_line(line: &str) -> Option<(usize, u32, String)> {
+    let rest = line.strip_prefix("shard ")?;
+    let (n, rest) = rest.split_once(": pid ")?;
+    let (pid, rest) = rest.split_once(", core ")?;
+    let (_core, backend) = rest.split_once(", backend ")?;
+    Some((n.parse().ok()?, pid.parse().ok()?, backend.to_string()))
 }
 
 impl Drop for Server {

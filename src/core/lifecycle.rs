@@ -1,0 +1,240 @@
+//! The transitions: an event changes a connection's state (`apply`), the state says what
+//! comes next (`decide`), and the deadline follows from the state (`settle`). Timers
+//! (`expire`) and the cap (`evict_idle`) are the other two ways a connection's life changes.
+
+use super::timer::{NOT_FILED, tick_at_or_after, tick_of};
+use super::{ANSWER_COST, Core, Event, Next, Phase, TURN_BUDGET, Timer, Token};
+use crate::conn::Conn;
+use crate::http::response::{self, Persistence};
+
+impl<C> Core<C> {
+    pub(super) fn apply(&mut self, key: usize, event: Event<'_>) {
+        let turn = self.turn;
+        let slot = &mut self.slots[key];
+        if slot.turn != turn {
+            slot.turn = turn;
+            slot.spent = 0;
+        }
+        match event {
+            Event::Resume => {}
+            Event::Received(data) => {
+                slot.spent = slot.spent.saturating_add(data.len().min(TURN_BUDGET as usize) as u32);
+                if slot.phase != Phase::Open || slot.conn.closing || slot.peer_eof || data.is_empty() {
+                    // Lingering, or a last answer is queued: input is only drained.
+                } else if slot.conn.out.is_some() || slot.spent >= TURN_BUDGET {
+                    slot.conn.pending.extend_from_slice(data);
+                    slot.unparsed = true;
+                } else {
+                    self.feed(key, data);
+                }
+            }
+            Event::Sent(n) => {
+                slot.spent = slot.spent.saturating_add(n.min(TURN_BUDGET as usize) as u32);
+                let Some(out) = slot.conn.out.as_mut() else { return };
+                out.advance(n);
+                if n > 0 && slot.timer == Timer::Send {
+                    // Progress: the send deadline starts again (see `settle`).
+                    slot.timer = Timer::None;
+                }
+                if out.is_empty()
+                    && let Some(out) = slot.conn.out.take()
+                {
+                    self.recycle(out);
+                }
+            }
+            Event::PeerClosed if slot.phase == Phase::Open => slot.peer_eof = true,
+            Event::PeerClosed | Event::Failed => self.close(key, false),
+            Event::Shut if slot.phase == Phase::Open => {
+                slot.phase = Phase::Lingering;
+                slot.conn = Conn::default();
+                slot.unparsed = false;
+                // Linger from our FIN.
+                slot.timer = Timer::None;
+            }
+            Event::Shut => {}
+        }
+    }
+
+    /// Answer what can be answered now, and say what the driver does next.
+    pub(super) fn decide(&mut self, key: usize) -> Next {
+        loop {
+            let slot = &mut self.slots[key];
+            match slot.phase {
+                Phase::Closed => return Next::Close,
+                Phase::Lingering => return Next::Drain,
+                Phase::Open => {}
+            }
+            if slot.conn.out.is_some() {
+                return Next::Send;
+            }
+            if slot.conn.closing {
+                return Next::Shutdown;
+            }
+            let spent = slot.spent >= TURN_BUDGET;
+            if slot.unparsed {
+                if spent {
+                    return Next::Yield;
+                }
+                self.feed(key, &[]);
+                continue;
+            }
+            if slot.peer_eof {
+                // Everything the client sent is answered; nothing more will come.
+                self.close(key, false);
+                continue;
+            }
+            return if spent { Next::Yield } else { Next::Receive };
+        }
+    }
+
+    /// Parse `conn.pending` followed by `data`, answering complete requests into a pooled
+    /// outbox (within the turn's budget). Only an unparsed tail is kept, and only copied
+    /// when it must outlive `data`.
+    fn feed(&mut self, key: usize, data: &[u8]) {
+        let slot = &mut self.slots[key];
+        let mut pending = std::mem::take(&mut slot.conn.pending);
+        let from_pending = !pending.is_empty();
+        if from_pending {
+            pending.extend_from_slice(data);
+        }
+        let input: &[u8] = if from_pending { &pending } else { data };
+        let answered = slot.conn.answered;
+        let max_answers = (TURN_BUDGET - slot.spent.min(TURN_BUDGET)).div_ceil(ANSWER_COST);
+        let used = slot.conn.feed(input, &mut self.site, &mut self.scratch, max_answers);
+        let answers = slot.conn.answered.wrapping_sub(answered);
+        slot.spent = slot.spent.saturating_add(answers.saturating_mul(ANSWER_COST));
+        let tail = input.len() - used;
+        // Stopped with input left for a reason other than an incomplete request: what is
+        // left may hold whole requests, for after the output has gone.
+        slot.unparsed = tail > 0 && (answers >= max_answers || self.scratch.is_full());
+        if from_pending {
+            pending.drain(..used);
+            if tail > 0 {
+                slot.conn.pending = pending;
+            }
+        } else if tail > 0 {
+            slot.conn.pending = data[used..].to_vec();
+        }
+        if answers > 0 {
+            // A request ended: whatever follows gets its own deadline.
+            slot.timer = Timer::None;
+        }
+        if !self.scratch.is_empty() {
+            let mut out = self.pool.pop().unwrap_or_default();
+            std::mem::swap(&mut *out, &mut self.scratch);
+            slot.conn.out = Some(out);
+        }
+    }
+
+    /// Set the deadline for the state `key` is in, if the state changed since it was set
+    /// (a slot keeps its deadline across events of the same state: trickling bytes does not
+    /// extend a request), and keep the idle list in step.
+    pub(super) fn settle(&mut self, key: usize) {
+        let slot = &mut self.slots[key];
+        let timer = match slot.phase {
+            Phase::Closed => Timer::None,
+            Phase::Lingering => Timer::Linger,
+            Phase::Open if slot.conn.out.is_some() => Timer::Send,
+            // A last answer went out; the driver shuts our side at once.
+            Phase::Open if slot.conn.closing => Timer::Linger,
+            Phase::Open if slot.conn.mid_request() => Timer::Request,
+            Phase::Open => Timer::Idle,
+        };
+        let idle = timer == Timer::Idle;
+        if idle != slot.idle {
+            if idle { self.idle_push(key) } else { self.idle_unlink(key) }
+        }
+        let slot = &mut self.slots[key];
+        if timer == slot.timer {
+            return;
+        }
+        slot.timer = timer;
+        let after = match timer {
+            Timer::None => return,
+            // A new connection waits for its first request as long as a request may take.
+            Timer::Idle if slot.conn.answered == 0 => self.timeouts.request,
+            Timer::Idle => self.timeouts.keepalive,
+            Timer::Request => self.timeouts.request,
+            Timer::Send => self.timeouts.send,
+            Timer::Linger => self.timeouts.linger,
+        };
+        slot.deadline = self.now + after;
+        // Filed at an earlier tick already: it is refiled when that tick comes due. Filed
+        // later (or not at all): it is filed at the end of the turn, by which time most
+        // connections are back where they were (a send that completed at once leaves the
+        // keep-alive deadline it came from), so the wheel sees one entry per wait, not one
+        // per request.
+        if (slot.filed == NOT_FILED || tick_at_or_after(slot.deadline) < slot.filed) && !slot.refile {
+            slot.refile = true;
+            let token = self.token(key);
+            self.refile.push(token);
+        }
+    }
+
+    /// Fire every deadline that has passed: a request cut off is told 408 and closed, a
+    /// stalled send is aborted, an idle or lingering connection is closed. Each goes on
+    /// the ready list for its driver to carry out.
+    pub fn expire(&mut self) {
+        let now = self.now;
+        for i in 0..self.refile.len() {
+            let Some(key) = self.live(self.refile[i]) else { continue };
+            let slot = &mut self.slots[key];
+            slot.refile = false;
+            let tick = tick_at_or_after(slot.deadline);
+            if slot.timer != Timer::None && (slot.filed == NOT_FILED || tick < slot.filed) {
+                slot.filed = self.wheel.schedule(self.refile[i], tick);
+            }
+        }
+        self.refile.clear();
+        self.wheel.expire(tick_of(now), &mut self.due);
+        for i in 0..self.due.len() {
+            let (token, filed) = self.due[i];
+            let Some(key) = self.live(token) else { continue };
+            let slot = &mut self.slots[key];
+            if slot.filed != filed {
+                continue;
+            }
+            slot.filed = NOT_FILED;
+            if slot.timer == Timer::None {
+                continue;
+            }
+            if slot.deadline > now {
+                slot.filed = self.wheel.schedule(token, tick_at_or_after(slot.deadline));
+                continue;
+            }
+            match slot.timer {
+                Timer::Request => {
+                    slot.conn = Conn::default();
+                    slot.conn.closing = true;
+                    slot.unparsed = false;
+                    let mut out = self.pool.pop().unwrap_or_default();
+                    response::error(&mut out.bytes, 408, &self.site.date, Persistence::Close, false, &[]);
+                    slot.conn.out = Some(out);
+                }
+                Timer::Send => self.close(key, true),
+                Timer::Idle | Timer::Linger | Timer::None => self.close(key, false),
+            }
+            self.settle(key);
+            self.wake(key);
+        }
+    }
+
+    /// At the cap: close the connection idle the longest (a keep-alive connection between
+    /// requests, or a new one that has sent nothing), never one mid-request or
+    /// mid-response. The driver must resume the token returned, which says `Close`.
+    pub fn evict_idle(&mut self) -> Option<Token> {
+        let key = self.idle_oldest()?;
+        self.close(key, false);
+        self.settle(key);
+        Some(self.token(key))
+    }
+
+    fn close(&mut self, key: usize, reset: bool) {
+        let slot = &mut self.slots[key];
+        self.closing += usize::from(slot.phase != Phase::Closed);
+        slot.phase = Phase::Closed;
+        slot.reset |= reset;
+        slot.unparsed = false;
+        self.idle_unlink(key);
+    }
+}

@@ -1,0 +1,314 @@
+//! The lifecycle with a fake clock and no sockets: the test plays the driver, reporting
+//! events and carrying out actions by hand.
+
+use super::*;
+use crate::files::{Cache, Root};
+use crate::http::Limits;
+
+const WALL: u64 = 1_700_000_000;
+const BIG: usize = 1 << 20;
+const GET_INDEX: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
+const GET_BIG: &[u8] = b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
+
+fn site() -> Site {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("c10k-core-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), "<p>index</p>\n").unwrap();
+        std::fs::write(dir.join("big.bin"), vec![7u8; BIG]).unwrap();
+        dir
+    });
+    Site::new(Root::open(dir).unwrap(), Cache::new(64, 1 << 20), Limits::default())
+}
+
+fn timeouts() -> Timeouts {
+    Timeouts { keepalive: 7_000, request: 5_000, send: 10_000, linger: 2_000 }
+}
+
+fn core_with(max_conns: usize) -> Core<()> {
+    Core::new(site(), timeouts(), max_conns, 0, WALL)
+}
+
+/// An action without its borrow.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Act {
+    Receive,
+    Send,
+    Shutdown,
+    Drain,
+    Yield,
+    Close,
+    Abort,
+    Gone,
+}
+
+fn act(action: &Action<'_>) -> Act {
+    match action {
+        Action::Receive => Act::Receive,
+        Action::Send(_) => Act::Send,
+        Action::Shutdown => Act::Shutdown,
+        Action::Drain => Act::Drain,
+        Action::Yield => Act::Yield,
+        Action::Close => Act::Close,
+        Action::Abort => Act::Abort,
+    }
+}
+
+fn step(core: &mut Core<()>, token: Token, event: Event<'_>) -> Act {
+    core.step(token, event).map_or(Act::Gone, |s| act(&s.action))
+}
+
+/// Report `event`, then send every chunk handed out in full (a file range as that many
+/// `#`), until the action is something else; the bytes sent and that action.
+fn run(core: &mut Core<()>, token: Token, event: Event<'_>) -> (Vec<u8>, Act) {
+    let mut sent = Vec::new();
+    let mut event = event;
+    loop {
+        let Some(step) = core.step(token, event) else { return (sent, Act::Gone) };
+        let n = match step.action {
+            Action::Send(Chunk::Bytes(b)) => {
+                sent.extend_from_slice(b);
+                b.len()
+            }
+            Action::Send(Chunk::File(r)) => {
+                sent.resize(sent.len() + r.len as usize, b'#');
+                r.len as usize
+            }
+            other => return (sent, act(&other)),
+        };
+        event = Event::Sent(n);
+    }
+}
+
+/// Move the clock to `now` and fire timers; the connections that came due.
+fn at(core: &mut Core<()>, now: Millis) -> Vec<Token> {
+    core.advance(now, WALL + now / 1000);
+    core.expire();
+    let mut ready = Vec::new();
+    core.take_ready(&mut ready);
+    ready
+}
+
+fn statuses(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes);
+    text.match_indices("HTTP/1.1 ").map(|(i, _)| text[i + 9..i + 12].to_string()).collect()
+}
+
+/// A connection that asked for big.bin and was sent the head; the clock reads `now`.
+fn downloading(core: &mut Core<()>, now: Millis) -> Token {
+    at(core, now);
+    let t = core.accept(()).unwrap();
+    let Some(s) = core.step(t, Event::Received(GET_BIG)) else { panic!("gone") };
+    let Action::Send(Chunk::Bytes(head)) = s.action else { panic!("{:?}", s.action) };
+    let n = head.len();
+    assert_eq!(step(core, t, Event::Sent(n)), Act::Send, "the body follows the head");
+    t
+}
+
+#[test]
+fn a_slow_reader_that_keeps_reading_is_never_cut() {
+    let mut core = core_with(10);
+    let t = downloading(&mut core, 1_000);
+    // 1000 bytes every 9.9 s: far slower than any timeout, for far longer than all of
+    // them, but never 10 s (the send timeout) without progress.
+    let mut now = 1_000;
+    let mut left = BIG;
+    while left > 1_000 && now < 600_000 {
+        now += 9_900;
+        assert!(at(&mut core, now).is_empty(), "timed out at {now} ms with {left} bytes left");
+        assert_eq!(step(&mut core, t, Event::Sent(1_000)), Act::Send);
+        left -= 1_000;
+    }
+    assert!(now >= 600_000, "the test ran long enough to outlast every timeout");
+    assert_eq!(step(&mut core, t, Event::Sent(0)), Act::Send);
+    let Some(s) = core.step(t, Event::Resume) else { panic!("gone") };
+    let Action::Send(Chunk::File(r)) = s.action else { panic!("{:?}", s.action) };
+    let rest = r.len as usize;
+    assert_eq!(step(&mut core, t, Event::Sent(rest)), Act::Receive, "whole, and kept alive");
+}
+
+#[test]
+fn a_reader_that_stops_is_dropped_exactly_at_the_send_timeout() {
+    let mut core = core_with(10);
+    let t = downloading(&mut core, 2_000);
+    assert_eq!(step(&mut core, t, Event::Sent(5_000)), Act::Send);
+    // Last progress at 2 s; the send timeout is 10 s.
+    assert!(at(&mut core, 11_999).is_empty());
+    assert_eq!(step(&mut core, t, Event::Resume), Act::Send);
+    assert_eq!(at(&mut core, 12_000), [t]);
+    assert_eq!(step(&mut core, t, Event::Resume), Act::Abort, "a stalled client is reset");
+    assert!(core.release(t).is_some());
+    assert_eq!(step(&mut core, t, Event::Resume), Act::Gone);
+}
+
+#[test]
+fn a_request_gets_408_at_the_request_timeout_from_its_first_byte() {
+    let mut core = core_with(10);
+    let t = core.accept(()).unwrap();
+    at(&mut core, 3_000);
+    assert_eq!(step(&mut core, t, Event::Received(b"GET /index.html HT")), Act::Receive);
+    // Trickling bytes does not extend a request.
+    at(&mut core, 6_000);
+    assert_eq!(step(&mut core, t, Event::Received(b"TP/1.1\r\n")), Act::Receive);
+    assert!(at(&mut core, 7_999).is_empty());
+    assert_eq!(at(&mut core, 8_000), [t]);
+    let (sent, next) = run(&mut core, t, Event::Resume);
+    assert_eq!(statuses(&sent), ["408"]);
+    assert!(String::from_utf8_lossy(&sent).contains("Connection: close\r\n"));
+    assert_eq!(next, Act::Shutdown);
+    assert_eq!(step(&mut core, t, Event::Shut), Act::Drain);
+    assert_eq!(step(&mut core, t, Event::Received(b"late input is drained")), Act::Drain);
+    assert_eq!(step(&mut core, t, Event::PeerClosed), Act::Close);
+}
+
+#[test]
+fn a_new_connection_that_sends_nothing_is_closed_quietly_at_the_request_timeout() {
+    let mut core = core_with(10);
+    at(&mut core, 1_000);
+    let t = core.accept(()).unwrap();
+    assert!(at(&mut core, 5_999).is_empty());
+    assert_eq!(at(&mut core, 6_000), [t]);
+    assert_eq!(run(&mut core, t, Event::Resume), (Vec::new(), Act::Close));
+}
+
+#[test]
+fn an_idle_keepalive_connection_is_closed_at_the_keepalive_timeout() {
+    let mut core = core_with(10);
+    let t = core.accept(()).unwrap();
+    at(&mut core, 1_000);
+    let (sent, next) = run(&mut core, t, Event::Received(GET_INDEX));
+    assert_eq!((statuses(&sent), next), (vec!["200".to_string()], Act::Receive));
+    // Idle from 1 s; keep-alive is 7 s, longer than the request timeout.
+    assert!(at(&mut core, 7_999).is_empty());
+    assert_eq!(at(&mut core, 8_000), [t]);
+    assert_eq!(step(&mut core, t, Event::Resume), Act::Close);
+}
+
+#[test]
+fn a_lingering_connection_is_closed_at_the_linger_timeout() {
+    let mut core = core_with(10);
+    let t = core.accept(()).unwrap();
+    let (sent, next) = run(&mut core, t, Event::Received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    assert_eq!((statuses(&sent), next), (vec!["200".to_string()], Act::Shutdown));
+    at(&mut core, 500);
+    assert_eq!(step(&mut core, t, Event::Shut), Act::Drain);
+    assert!(at(&mut core, 2_499).is_empty());
+    assert_eq!(at(&mut core, 2_500), [t]);
+    assert_eq!(step(&mut core, t, Event::Resume), Act::Close);
+}
+
+#[test]
+fn the_clock_going_back_does_not_move_deadlines() {
+    let mut core = core_with(10);
+    at(&mut core, 10_000);
+    let t = core.accept(()).unwrap();
+    assert_eq!(step(&mut core, t, Event::Received(b"GET / HT")), Act::Receive);
+    // A monotonic reading behind the last one is ignored: a connection taken now counts
+    // from 10 s, not 1 s. The wall clock (Date only) stepping back a day or forward a
+    // year changes nothing.
+    core.advance(1_000, WALL - 86_400);
+    let taken_then = core.accept(()).unwrap();
+    core.expire();
+    core.advance(14_000, WALL + 365 * 86_400);
+    core.expire();
+    assert!(!core.has_ready());
+    assert!(at(&mut core, 14_999).is_empty());
+    assert_eq!(at(&mut core, 15_000), [t, taken_then]);
+}
+
+#[test]
+fn at_the_cap_the_longest_idle_is_evicted_and_a_busy_one_never() {
+    let mut core = core_with(3);
+    let fresh = core.accept(()).unwrap();
+    let busy = downloading(&mut core, 1_000);
+    at(&mut core, 2_000);
+    let kept_alive = core.accept(()).unwrap();
+    assert_eq!(run(&mut core, kept_alive, Event::Received(GET_INDEX)).1, Act::Receive);
+    assert!(core.is_full());
+    assert!(matches!(core.accept(()), Err(())));
+    // The oldest idle one first: the connection that has sent nothing since 0 s.
+    assert_eq!(core.evict_idle(), Some(fresh));
+    assert_eq!(core.closing(), 1);
+    assert_eq!(step(&mut core, fresh, Event::Resume), Act::Close);
+    core.release(fresh);
+    assert_eq!(core.closing(), 0);
+    let newcomer = core.accept(()).unwrap();
+    assert_eq!(step(&mut core, newcomer, Event::Received(b"GET / HTTP/1.1\r\n")), Act::Receive);
+    // Mid-request (newcomer) and mid-response (busy) are never evicted.
+    assert_eq!(core.evict_idle(), Some(kept_alive));
+    assert_eq!(core.evict_idle(), None);
+    assert_eq!(step(&mut core, busy, Event::Resume), Act::Send);
+}
+
+#[test]
+fn a_long_pipeline_does_not_keep_another_connection_waiting() {
+    let mut core = core_with(10);
+    at(&mut core, 1_000);
+    let greedy = core.accept(()).unwrap();
+    let other = core.accept(()).unwrap();
+    let pipeline = GET_INDEX.repeat(10_000);
+    let (sent, next) = run(&mut core, greedy, Event::Received(&pipeline));
+    let first_turn = statuses(&sent).len();
+    assert_eq!(next, Act::Yield);
+    assert!((1..10_000).contains(&first_turn), "answered {first_turn} in one turn");
+    // The other connection is answered in the same turn, within its own budget.
+    let (sent, next) = run(&mut core, other, Event::Received(GET_INDEX));
+    assert_eq!((statuses(&sent).len(), next), (1, Act::Receive));
+    // The greedy one comes back turn after turn until every request is answered.
+    let mut answered = first_turn;
+    let mut turns = 1;
+    while answered < 10_000 {
+        assert_eq!(at(&mut core, 1_000 + turns), [greedy]);
+        let (sent, _) = run(&mut core, greedy, Event::Resume);
+        answered += statuses(&sent).len();
+        turns += 1;
+    }
+    assert_eq!(answered, 10_000);
+    assert!(turns > 10, "{turns} turns");
+    assert_eq!(step(&mut core, greedy, Event::Resume), Act::Receive);
+}
+
+#[test]
+fn a_client_that_ends_its_stream_gets_every_answer_then_a_close() {
+    let mut core = core_with(10);
+    let t = core.accept(()).unwrap();
+    let two = GET_BIG.repeat(2);
+    let Some(s) = core.step(t, Event::Received(&two)) else { panic!("gone") };
+    assert!(matches!(s.action, Action::Send(_)));
+    assert_eq!(step(&mut core, t, Event::PeerClosed), Act::Send, "answers already asked for still go out");
+    let (sent, next) = run(&mut core, t, Event::Resume);
+    assert_eq!((statuses(&sent), next), (vec!["200".to_string(), "200".to_string()], Act::Close));
+}
+
+#[test]
+fn input_behind_unsent_output_is_capped() {
+    let mut core = core_with(10);
+    let t = downloading(&mut core, 0);
+    let more = GET_INDEX.repeat(PENDING_CAP / GET_INDEX.len() + 1);
+    let Some(s) = core.step(t, Event::Received(&more)) else { panic!("gone") };
+    assert!(matches!(s.action, Action::Send(_)) && !s.receive, "input stops once the cap is passed");
+}
+
+#[test]
+fn a_released_slot_is_not_reached_by_its_old_token() {
+    let mut core = core_with(1);
+    let old = core.accept(()).unwrap();
+    assert_eq!(step(&mut core, old, Event::Failed), Act::Close);
+    core.release(old);
+    let new = core.accept(()).unwrap();
+    assert_eq!(new.index(), old.index());
+    assert_eq!(step(&mut core, old, Event::Received(GET_INDEX)), Act::Gone);
+    assert!(core.release(old).is_none());
+    assert_eq!(step(&mut core, new, Event::Resume), Act::Receive);
+}
+
+/// An idle connection costs its slot and nothing else: no buffers, no boxes.
+#[test]
+fn idle_connection_is_small() {
+    // The slab adds a discriminant (and a free-list index) to each slot.
+    let slot_size = size_of::<Slot<()>>() + 8;
+    assert!(slot_size <= 128, "slab entry of an idle connection is about {slot_size} bytes");
+    let conn = Conn::default();
+    assert!(conn.pending.capacity() == 0 && conn.out.is_none());
+}

@@ -1,0 +1,87 @@
+//! A timer wheel of `TICK_MS` ticks. Deadlines mostly move later on the hot path (each
+//! request or send pushes a connection's deadline out), so a connection stays filed under
+//! its earliest tick and is refiled lazily when that tick comes due: no timer operation
+//! per request. A deadline is filed at the tick that ends at or after it, so it never
+//! fires early.
+
+use super::Token;
+
+/// Resolution of deadlines, in milliseconds: a timeout fires at most this much late
+/// (plus the length of one turn of the loop).
+pub const TICK_MS: u64 = 100;
+/// 1024 ticks of 100 ms: a horizon of 102 s, so the default timeouts are filed once.
+const SLOTS: usize = 1024;
+/// The `filed` value of a connection that is in no slot of the wheel.
+pub const NOT_FILED: u32 = u32::MAX;
+
+pub struct Wheel {
+    slots: Vec<Vec<(Token, u32)>>,
+    /// The tick whose slot is due next.
+    next: u32,
+}
+
+/// The tick that ends at or after `ms`.
+pub fn tick_at_or_after(ms: u64) -> u32 {
+    ms.div_ceil(TICK_MS).min(u64::from(NOT_FILED - 1)) as u32
+}
+
+/// The tick `ms` falls in (every tick up to it is due).
+pub fn tick_of(ms: u64) -> u32 {
+    (ms / TICK_MS).min(u64::from(NOT_FILED - 1)) as u32
+}
+
+impl Wheel {
+    pub fn new(now_ms: u64) -> Wheel {
+        Wheel { slots: (0..SLOTS).map(|_| Vec::new()).collect(), next: tick_of(now_ms) }
+    }
+
+    /// File `token` at tick `at` (clamped into the wheel's horizon); returns the tick it
+    /// was actually filed under, which the caller keeps to recognise the entry.
+    pub fn schedule(&mut self, token: Token, at: u32) -> u32 {
+        let at = at.clamp(self.next, self.next + SLOTS as u32 - 1);
+        self.slots[at as usize % SLOTS].push((token, at));
+        at
+    }
+
+    /// Every token filed at a tick up to `now`, with the tick it was filed under.
+    pub fn expire(&mut self, now: u32, due: &mut Vec<(Token, u32)>) {
+        due.clear();
+        if now < self.next {
+            return;
+        }
+        // After a long stall (a suspended VM), visit each slot once, not each tick.
+        let first = self.next.max(now.saturating_sub(SLOTS as u32 - 1));
+        for tick in first..=now {
+            due.append(&mut self.slots[tick as usize % SLOTS]);
+        }
+        self.next = now + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fires_at_or_after_deadline_once() {
+        let mut w = Wheel::new(10_000);
+        let mut due = Vec::new();
+        assert_eq!(w.schedule(Token(1), 102), 102);
+        assert_eq!(w.schedule(Token(2), 50), 100);
+        assert_eq!(w.schedule(Token(3), 10_000), 100 + SLOTS as u32 - 1);
+        w.expire(101, &mut due);
+        assert_eq!(due, [(Token(2), 100)]);
+        w.expire(101, &mut due);
+        assert!(due.is_empty());
+        w.expire(105, &mut due);
+        assert_eq!(due, [(Token(1), 102)]);
+        w.expire(100_000, &mut due);
+        assert_eq!(due, [(Token(3), 100 + SLOTS as u32 - 1)]);
+    }
+
+    #[test]
+    fn ticks_round_deadlines_up_and_the_clock_down() {
+        assert_eq!((tick_at_or_after(5_000), tick_at_or_after(5_001)), (50, 51));
+        assert_eq!((tick_of(5_000), tick_of(5_099)), (50, 50));
+    }
+}

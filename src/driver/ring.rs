@@ -1,0 +1,303 @@
+//! The io_uring ring, owned soundly: every submission reaches the kernel (none is dropped
+//! when the submission queue is full), operations are counted until their last completion
+//! is reaped, and the provided receive buffers are freed only after every operation was
+//! cancelled and reaped and the buffers unregistered. Also the probe that says whether
+//! this host can run the uring backend at all.
+
+use io_uring::types::{BufRingEntry, CancelBuilder, SubmitArgs, Timespec};
+use io_uring::{IoUring, Probe, cqueue, opcode, squeue};
+use nix::libc;
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::io;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+/// user_data of cancellations, whose completions carry nothing a driver needs; the top
+/// byte of user_data is the driver's, for tagging operations.
+pub const OP_CANCEL: u64 = 5 << 56;
+/// The provided-buffer group every receive picks from.
+pub const BUF_GROUP: u16 = 0;
+/// How long a teardown waits for cancelled operations to complete.
+const QUIESCE: Duration = Duration::from_secs(2);
+
+/// user_data, result, flags.
+pub type Completion = (u64, i32, u32);
+
+/// The ring: one shard, one issuer; defer task work to our own waits when the kernel can.
+fn build_ring(entries: u32) -> io::Result<IoUring> {
+    let cq = entries * 8;
+    let einval = |r: &io::Result<IoUring>| matches!(r, Err(e) if e.raw_os_error() == Some(libc::EINVAL));
+    let ring = IoUring::builder().setup_cqsize(cq).setup_single_issuer().setup_defer_taskrun().build(entries);
+    if !einval(&ring) {
+        return ring;
+    }
+    let ring = IoUring::builder().setup_cqsize(cq).setup_coop_taskrun().build(entries);
+    if !einval(&ring) {
+        return ring;
+    }
+    IoUring::builder().setup_cqsize(cq).build(entries)
+}
+
+/// Whether this host can run the uring backend; the reason if not.
+pub fn probe() -> Result<(), String> {
+    memlock_check()?;
+    let ring = build_ring(8).map_err(|e| {
+        let disabled = std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled").ok();
+        match (e.raw_os_error(), disabled.as_deref().map(str::trim)) {
+            (_, Some(v)) if v != "0" => format!("io_uring_setup: {e} (kernel.io_uring_disabled={v})"),
+            (Some(libc::EPERM), _) => format!("io_uring_setup: {e} (blocked by seccomp?)"),
+            (Some(libc::ENOSYS), _) => "io_uring_setup: ENOSYS (kernel built without io_uring)".to_string(),
+            _ => format!("io_uring_setup: {e}"),
+        }
+    })?;
+    let mut probe = Probe::new();
+    ring.submitter().register_probe(&mut probe).map_err(|e| format!("io_uring probe: {e}"))?;
+    for (code, name) in [
+        (opcode::AcceptMulti::CODE, "ACCEPT"),
+        (opcode::RecvMulti::CODE, "RECV"),
+        (opcode::Send::CODE, "SEND"),
+        (opcode::PollAdd::CODE, "POLL_ADD"),
+        (opcode::AsyncCancel2::CODE, "ASYNC_CANCEL"),
+    ] {
+        if !probe.is_supported(code) {
+            return Err(format!("io_uring opcode {name} not supported by this kernel"));
+        }
+    }
+    if !ring.params().is_feature_ext_arg() {
+        return Err("io_uring lacks IORING_FEAT_EXT_ARG (kernel older than 5.11)".to_string());
+    }
+    drop(ring);
+    // Multishot accept, provided-buffer rings and cancelling by fd or "any" all arrived in
+    // 5.19: registering a buffer ring is the test for them all.
+    Uring::new(8, 1, 64).map(drop).map_err(|e| format!("io_uring provided buffer ring: {e} (kernel older than 5.19?)"))
+}
+
+/// Before Linux 5.12 rings and registered buffers are charged to RLIMIT_MEMLOCK, whose
+/// usual default (64 KiB) is far below what a shard's ring and buffers need.
+fn memlock_check() -> Result<(), String> {
+    const NEED: u64 = 8 << 20;
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>().unwrap_or(0));
+    let version = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if version >= (5, 12) {
+        return Ok(());
+    }
+    let soft = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK).map_or(0, |l| l.0);
+    if soft >= NEED {
+        return Ok(());
+    }
+    Err(format!(
+        "RLIMIT_MEMLOCK is {} KiB and kernel {}.{} charges io_uring memory to it; raise it to {} KiB \
+         (ulimit -l, LimitMEMLOCK= in the systemd unit, or memlock in limits.conf)",
+        soft >> 10,
+        version.0,
+        version.1,
+        NEED >> 10
+    ))
+}
+
+/// The submission side: every entry pushed reaches the kernel (none is dropped when the
+/// queue is full), and operations are counted until their last completion is reaped.
+pub struct Ring {
+    uring: IoUring,
+    ops: usize,
+    /// Completions reaped while the submission queue was full, for the next dispatch.
+    backlog: Vec<Completion>,
+    /// Submitting failed for good; the shard ends at its next wait.
+    failed: Option<io::Error>,
+}
+
+impl Ring {
+    /// Completions are waiting from a full submission queue: the next wait must not block.
+    pub fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Why submitting failed for good, once.
+    pub fn take_failure(&mut self) -> Option<io::Error> {
+        self.failed.take()
+    }
+
+    pub fn push(&mut self, entry: squeue::Entry) {
+        self.ops += 1;
+        loop {
+            // SAFETY: every buffer an entry points at stays put and alive until its last
+            // completion is reaped: a connection's outbox is neither changed nor freed
+            // while its one send is in flight (the core changes output only on that send's
+            // completion, and a slot is released only with nothing in flight), and the
+            // provided buffers live until the ring is quiesced (`Uring::drop`).
+            if unsafe { self.uring.submission().push(&entry) }.is_ok() {
+                return;
+            }
+            // Full: hand the queue to the kernel and try again. While the completion queue
+            // is full the kernel refuses (EBUSY) until completions are reaped.
+            match self.uring.submit() {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
+                    let mut backlog = std::mem::take(&mut self.backlog);
+                    self.reap_queue(&mut backlog);
+                    self.backlog = backlog;
+                }
+                Err(e) => {
+                    self.ops -= 1;
+                    self.failed = Some(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Submit, then wait for a completion or `timeout` (zero: only collect what is done).
+    pub fn submit_and_wait(&mut self, timeout: Duration) -> io::Result<()> {
+        let ts = Timespec::from(timeout);
+        match self.uring.submitter().submit_with_args(1, &SubmitArgs::new().timespec(&ts)) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR | libc::EBUSY)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every completion not yet handled, oldest first.
+    pub fn reap(&mut self, into: &mut Vec<Completion>) {
+        into.append(&mut self.backlog);
+        self.reap_queue(into);
+    }
+
+    fn reap_queue(&mut self, into: &mut Vec<Completion>) {
+        for cqe in self.uring.completion() {
+            if !cqueue::more(cqe.flags()) {
+                self.ops -= 1;
+            }
+            into.push((cqe.user_data(), cqe.result(), cqe.flags()));
+        }
+    }
+
+    /// Cancel every operation in flight and reap until none is left (or `QUIESCE`
+    /// passed). True when the kernel holds nothing of ours any more.
+    pub fn quiesce(&mut self) -> bool {
+        self.push(opcode::AsyncCancel2::new(CancelBuilder::any()).build().user_data(OP_CANCEL));
+        let deadline = Instant::now() + QUIESCE;
+        let mut sink = Vec::new();
+        while self.ops > 0 && self.failed.is_none() && Instant::now() < deadline {
+            if self.submit_and_wait(Duration::from_millis(10)).is_err() {
+                break;
+            }
+            sink.clear();
+            self.reap(&mut sink);
+        }
+        self.ops == 0
+    }
+}
+
+/// The ring and the receive buffers the kernel writes into. Dropped, it cancels every
+/// operation and reaps the completions, unregisters the buffers, and only then frees
+/// them; if the kernel would not let go, they are leaked. Sound whatever the order of
+/// fields or of drops around it.
+pub struct Uring {
+    pub ring: Ring,
+    pub bufs: BufRing,
+}
+
+impl Uring {
+    pub fn new(entries: u32, buffers: u16, buf_size: usize) -> io::Result<Uring> {
+        let uring = build_ring(entries)?;
+        let bufs = BufRing::new(&uring, buffers, buf_size)?;
+        Ok(Uring { ring: Ring { uring, ops: 0, backlog: Vec::new(), failed: None }, bufs })
+    }
+}
+
+impl Drop for Uring {
+    fn drop(&mut self) {
+        if self.ring.quiesce() && self.ring.uring.submitter().unregister_buf_ring(BUF_GROUP).is_ok() {
+            // SAFETY: nothing is in flight and the buffer ring is unregistered: the kernel
+            // holds no pointer into the ring or the buffers any more.
+            unsafe { self.bufs.free() };
+        }
+    }
+}
+
+/// A ring of provided buffers (io_uring_register_buf_ring): the kernel picks one per
+/// receive; we hand it back as soon as its bytes are consumed. Its memory is freed only by
+/// `free`, never by a drop, so forgetting to free leaks rather than hands the kernel
+/// freed memory.
+pub struct BufRing {
+    ring: *mut BufRingEntry,
+    layout: Layout,
+    mem: *mut u8,
+    mem_len: usize,
+    entries: u16,
+    buf_size: usize,
+    tail: u16,
+}
+
+impl BufRing {
+    fn new(uring: &IoUring, entries: u16, buf_size: usize) -> io::Result<BufRing> {
+        let layout = Layout::from_size_align(usize::from(entries) * size_of::<BufRingEntry>(), 4096)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // SAFETY: the layout has a non-zero size (entries >= 1) and a valid alignment.
+        let ring = unsafe { alloc_zeroed(layout) }.cast::<BufRingEntry>();
+        if ring.is_null() {
+            return Err(io::Error::from(io::ErrorKind::OutOfMemory));
+        }
+        let mem_len = usize::from(entries) * buf_size;
+        let mem = Box::into_raw(vec![0u8; mem_len].into_boxed_slice()).cast::<u8>();
+        let mut bufs = BufRing { ring, layout, mem, mem_len, entries, buf_size, tail: 0 };
+        // SAFETY: the ring memory is page-aligned, zeroed and sized for `entries`; it and
+        // the buffers stay allocated until `free`, which runs only after unregistering.
+        if let Err(e) = unsafe { uring.submitter().register_buf_ring_with_flags(ring as u64, entries, BUF_GROUP, 0) } {
+            // SAFETY: never registered, so the kernel never saw either allocation.
+            unsafe { bufs.free() };
+            return Err(e);
+        }
+        for bid in 0..entries {
+            bufs.push(bid);
+        }
+        bufs.publish();
+        Ok(bufs)
+    }
+
+    /// The first `len` bytes of buffer `bid`, which a completion just handed us.
+    pub fn get(&self, bid: u16, len: usize) -> &[u8] {
+        let start = usize::from(bid) * self.buf_size;
+        assert!(start + self.buf_size <= self.mem_len, "buffer id {bid} out of range");
+        // SAFETY: inside the allocation (checked above); the kernel wrote this buffer
+        // before posting the completion that named it and does not touch it again until
+        // it is pushed back.
+        unsafe { std::slice::from_raw_parts(self.mem.add(start), len.min(self.buf_size)) }
+    }
+
+    /// Give buffer `bid` back (visible to the kernel at the next `publish`).
+    pub fn push(&mut self, bid: u16) {
+        let index = usize::from(self.tail & (self.entries - 1));
+        // SAFETY: `index` < entries, inside the ring allocation; the kernel reads only
+        // entries between its head and the published tail, and this one is past it.
+        let entry = unsafe { &mut *self.ring.add(index) };
+        // SAFETY: `bid` < entries (the kernel only names buffers we gave it), so the
+        // offset stays inside the buffer allocation.
+        entry.set_addr(unsafe { self.mem.add(usize::from(bid) * self.buf_size) } as u64);
+        entry.set_len(self.buf_size as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    pub fn publish(&self) {
+        // SAFETY: the tail field sits in the first entry of the ring we allocated; the
+        // kernel reads it concurrently, hence the atomic store with release ordering, so
+        // it sees the entries written before it.
+        unsafe { (*BufRingEntry::tail(self.ring).cast::<AtomicU16>()).store(self.tail, Ordering::Release) };
+    }
+
+    /// Free the ring and the buffers.
+    ///
+    /// # Safety
+    /// The kernel must hold no pointer into them: never registered, or unregistered with
+    /// no operation in flight. Called at most once.
+    unsafe fn free(&mut self) {
+        // SAFETY: allocated in `new` with this layout, and (by the caller's promise) no
+        // longer used by the kernel.
+        unsafe { dealloc(self.ring.cast(), self.layout) };
+        // SAFETY: `mem` came from `Box::into_raw` of a slice of `mem_len` bytes.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.mem, self.mem_len)) });
+    }
+}
