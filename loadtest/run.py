@@ -5,8 +5,12 @@ For each target a fresh server starts on a free loopback port; wrk (or c10k-load
 held-connection scenario) drives it; the server's CPU (utime+stime of every worker, from
 /proc, before and after) and RSS are read around each scenario. Prints a markdown table,
 writes loadtest/results/latest.json and latest.csv. DURATION=S shortens every scenario;
-ONLY=regex keeps the scenarios whose name matches; SHARDS=N (default: CPUs).
+ONLY=regex keeps the scenarios whose name matches; SHARDS=N (default: CPUs); ROUNDS=N runs
+each scenario N times, the servers alternating, and reports medians; BASELINE=path/to/an
+older c10k-server runs it too, beside the current build, and prints the ratios of CPU per
+request (current / baseline) per backend and scenario.
 """
+import statistics
 import json, os, re, shutil, signal, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -15,6 +19,8 @@ SITE = os.path.join(RESULTS, "site")
 SERVER = os.path.join(ROOT, "target", "release", "c10k-server")
 LOAD = os.path.join(ROOT, "target", "release", "c10k-load")
 DURATION = int(os.environ.get("DURATION", "10"))
+ROUNDS = int(os.environ.get("ROUNDS", "1"))
+BASELINE = os.environ.get("BASELINE")
 SHARDS = int(os.environ.get("SHARDS", str(os.cpu_count() or 1)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -47,15 +53,18 @@ def free_port():
 
 
 class Target:
-    """A server under test: its worker pids, started fresh for each backend."""
+    """A server under test: its worker pids, started fresh for each backend. `label` names
+    it in the results (`epoll`, `uring@baseline`, `nginx`)."""
 
-    def __init__(self, kind):
-        self.kind, self.port = kind, free_port()
+    def __init__(self, label):
+        kind, _, build = label.partition("@")
+        self.kind, self.label, self.port = kind, label, free_port()
         if kind == "nginx":
             self.start_nginx()
         else:
+            binary = BASELINE if build == "baseline" else SERVER
             self.proc = subprocess.Popen(
-                [SERVER, "--listen", f"127.0.0.1:{self.port}", "--root", SITE, "--shards", str(SHARDS),
+                [binary, "--listen", f"127.0.0.1:{self.port}", "--root", SITE, "--shards", str(SHARDS),
                  "--backend", kind], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
             lines = []
             while sum(l.startswith("shard ") for l in lines) < SHARDS:
@@ -172,7 +181,7 @@ def measure(target, scenario):
         requests, p50, p99, errors, rss_per_idle = run_load(target, path, conns, idle)
     cpu = target.cpu_seconds() - cpu0
     return {
-        "backend": target.kind, "scenario": name, "tool": tool, "connections": conns, "idle": idle,
+        "backend": target.label, "scenario": name, "tool": tool, "connections": conns, "idle": idle,
         "pipeline": pipeline, "duration_s": DURATION, "requests": requests,
         "rps": round(requests / DURATION, 1), "p50_us": p50, "p99_us": p99, "errors": errors,
         "server_cpu_us_per_req": round(cpu * 1e6 / requests, 2) if requests else None,
@@ -198,20 +207,29 @@ def main():
     scenarios = [s for s in SCENARIOS if only.search(s[0])]
     ensure("wrk", "wrk")
     kinds = ["epoll", "uring"] + (["nginx"] if compare and ensure("nginx", "nginx-light") else [])
+    if BASELINE:
+        if not os.access(BASELINE, os.X_OK):
+            sys.exit(f"loadtest: BASELINE={BASELINE} is not an executable c10k-server")
+        kinds = [k for kind in kinds for k in ([kind + "@baseline", kind] if kind != "nginx" else [kind])]
     os.makedirs(RESULTS, exist_ok=True)
     make_site()
     rows = []
-    for kind in kinds:
-        for scenario in scenarios:
-            if kind == "nginx":
-                subprocess.run(["pkill", "-x", "nginx"], stderr=subprocess.DEVNULL)
-            target = Target(kind)
-            try:
-                row = measure(target, scenario)
-            finally:
-                target.stop()
+    for scenario in scenarios:
+        runs = {kind: [] for kind in kinds}
+        # Servers alternate within each round, so drift on a shared machine hits them alike.
+        for _ in range(ROUNDS):
+            for kind in kinds:
+                if kind == "nginx":
+                    subprocess.run(["pkill", "-x", "nginx"], stderr=subprocess.DEVNULL)
+                target = Target(kind)
+                try:
+                    runs[kind].append(measure(target, scenario))
+                finally:
+                    target.stop()
+        for kind in kinds:
+            row = median_row(runs[kind])
             rows.append(row)
-            print(f"loadtest: {kind:6} {scenario[0]:24} {row['rps']:>12} req/s", file=sys.stderr)
+            print(f"loadtest: {kind:14} {scenario[0]:24} {row['rps']:>12} req/s", file=sys.stderr)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
         json.dump(rows, f, indent=2)
     keys = list(rows[0].keys())
@@ -220,6 +238,32 @@ def main():
         for r in rows:
             f.write(",".join("" if r[k] is None else str(r[k]) for k in keys) + "\n")
     print_table(rows)
+    if BASELINE:
+        print_ratios(rows)
+
+
+def median_row(runs):
+    """One row for several runs of a server and scenario: the median of every figure."""
+    row = dict(runs[0])
+    for key in ("requests", "rps", "p50_us", "p99_us", "errors", "server_cpu_us_per_req",
+                "server_rss_bytes_per_idle_conn"):
+        values = [r[key] for r in runs if r[key] is not None]
+        row[key] = statistics.median(values) if values else None
+    row["rounds"] = len(runs)
+    return row
+
+
+def print_ratios(rows):
+    """CPU per request of this build over the baseline's, same scenario and backend."""
+    by = {(r["backend"], r["scenario"]): r["server_cpu_us_per_req"] for r in rows}
+    print()
+    print("| backend | scenario | baseline CPU µs/req | current CPU µs/req | current / baseline |")
+    print("|---|---|---|---|---|")
+    for (label, scenario), base in by.items():
+        kind, _, build = label.partition("@")
+        now = by.get((kind, scenario))
+        if build == "baseline" and base and now:
+            print(f"| {kind} | {scenario} | {base} | {now} | {now / base:.3f} |")
 
 
 def print_table(rows):

@@ -20,19 +20,45 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct Shard<D: Driver> {
     driver: D,
     core: Core<D::ConnIo>,
-    /// The monotonic clock's origin: deadlines never see the wall clock step.
-    origin: Instant,
+    clock: Clock,
 }
 
-/// Seconds since the epoch, for `Date` and the file cache's revalidation only.
-fn wall_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+/// Both clocks from one reading a turn: monotonic milliseconds since the shard started,
+/// for deadlines (which never see the wall clock step), and wall seconds since the epoch,
+/// for `Date` and the file cache only, read afresh once a second and advanced by the
+/// monotonic clock in between.
+struct Clock {
+    origin: Instant,
+    /// Monotonic and wall milliseconds at the last wall reading.
+    mono_at: u64,
+    wall_at: u64,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock { origin: Instant::now(), mono_at: 0, wall_at: wall_ms() }
+    }
+
+    /// (monotonic ms, wall seconds)
+    fn read(&mut self) -> (u64, u64) {
+        let mono = self.origin.elapsed().as_millis() as u64;
+        if mono.saturating_sub(self.mono_at) >= 1000 {
+            (self.mono_at, self.wall_at) = (mono, wall_ms());
+        }
+        (mono, (self.wall_at + mono.saturating_sub(self.mono_at)) / 1000)
+    }
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl<D: Driver> Shard<D> {
     pub fn new(listener: TcpListener, site: Site, timeouts: Timeouts, sizing: Sizing) -> io::Result<Self> {
-        let core = Core::new(site, timeouts, sizing.max_conns, 0, wall_secs());
-        Ok(Shard { driver: D::new(listener, &sizing)?, core, origin: Instant::now() })
+        let mut clock = Clock::new();
+        let (now, wall) = clock.read();
+        let core = Core::new(site, timeouts, sizing.max_conns, now, wall);
+        Ok(Shard { driver: D::new(listener, &sizing)?, core, clock })
     }
 
     /// Run until `stop` is set (by a signal handler), then close every connection.
@@ -46,7 +72,8 @@ impl<D: Driver> Shard<D> {
             if let Err(e) = self.driver.wait(timeout) {
                 break Err(e);
             }
-            self.core.advance(self.origin.elapsed().as_millis() as u64, wall_secs());
+            let (now, wall) = self.clock.read();
+            self.core.advance(now, wall);
             self.driver.dispatch(&mut self.core);
             self.core.expire();
             self.core.take_ready(&mut ready);

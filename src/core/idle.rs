@@ -1,8 +1,9 @@
-//! The idle list: connections with nothing in progress (a keep-alive connection between
-//! requests, a new one that has sent nothing), oldest first, linked through their slots
-//! so that joining, leaving and finding the oldest are O(1) and allocate nothing. At the
-//! cap the oldest is closed to admit a new client, as nginx does with its reusable
-//! connections.
+//! The idle list: keep-alive connections between requests, oldest first, linked through
+//! their slots so that joining, leaving and finding the oldest are O(1) and allocate
+//! nothing. At the cap the oldest is closed to admit a new client, as nginx does with its
+//! reusable connections. A new connection that has sent nothing is not on it: its
+//! request may be in the socket, unread yet, and closing it would reset a client that
+//! did ask; the request timeout bounds how long it may stay silent.
 
 use super::Core;
 

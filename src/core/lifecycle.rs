@@ -60,6 +60,7 @@ impl<C> Core<C> {
         loop {
             let slot = &mut self.slots[key];
             match slot.phase {
+                Phase::Closed if slot.reset => return Next::Abort,
                 Phase::Closed => return Next::Close,
                 Phase::Lingering => return Next::Drain,
                 Phase::Open => {}
@@ -140,7 +141,9 @@ impl<C> Core<C> {
             Phase::Open if slot.conn.mid_request() => Timer::Request,
             Phase::Open => Timer::Idle,
         };
-        let idle = timer == Timer::Idle;
+        // Only a keep-alive connection between requests is evictable: a new one may have
+        // its first request in the socket, unread yet.
+        let idle = timer == Timer::Idle && slot.conn.answered > 0;
         if idle != slot.idle {
             if idle { self.idle_push(key) } else { self.idle_unlink(key) }
         }
@@ -159,15 +162,13 @@ impl<C> Core<C> {
             Timer::Linger => self.timeouts.linger,
         };
         slot.deadline = self.now + after;
-        // Filed at an earlier tick already: it is refiled when that tick comes due. Filed
-        // later (or not at all): it is filed at the end of the turn, by which time most
-        // connections are back where they were (a send that completed at once leaves the
-        // keep-alive deadline it came from), so the wheel sees one entry per wait, not one
-        // per request.
-        if (slot.filed == NOT_FILED || tick_at_or_after(slot.deadline) < slot.filed) && !slot.refile {
-            slot.refile = true;
+        let tick = tick_at_or_after(slot.deadline);
+        // Filed at an earlier tick already: it is refiled when that tick comes due. The
+        // filed tick only ever moves earlier, so a connection has an entry or two in the
+        // wheel, however many requests it makes.
+        if slot.filed == NOT_FILED || tick < slot.filed {
             let token = self.token(key);
-            self.refile.push(token);
+            self.slots[key].filed = self.wheel.schedule(token, tick);
         }
     }
 
@@ -176,16 +177,6 @@ impl<C> Core<C> {
     /// the ready list for its driver to carry out.
     pub fn expire(&mut self) {
         let now = self.now;
-        for i in 0..self.refile.len() {
-            let Some(key) = self.live(self.refile[i]) else { continue };
-            let slot = &mut self.slots[key];
-            slot.refile = false;
-            let tick = tick_at_or_after(slot.deadline);
-            if slot.timer != Timer::None && (slot.filed == NOT_FILED || tick < slot.filed) {
-                slot.filed = self.wheel.schedule(self.refile[i], tick);
-            }
-        }
-        self.refile.clear();
         self.wheel.expire(tick_of(now), &mut self.due);
         for i in 0..self.due.len() {
             let (token, filed) = self.due[i];
@@ -219,9 +210,9 @@ impl<C> Core<C> {
         }
     }
 
-    /// At the cap: close the connection idle the longest (a keep-alive connection between
-    /// requests, or a new one that has sent nothing), never one mid-request or
-    /// mid-response. The driver must resume the token returned, which says `Close`.
+    /// At the cap: close the keep-alive connection idle the longest, never one new,
+    /// mid-request or mid-response. The driver must resume the token returned, which says
+    /// `Close`.
     pub fn evict_idle(&mut self) -> Option<Token> {
         let key = self.idle_oldest()?;
         self.close(key, false);

@@ -142,8 +142,6 @@ struct Slot<C> {
     queued: bool,
     /// On the idle list.
     idle: bool,
-    /// On the list of deadlines to file at the end of the turn.
-    refile: bool,
     deadline: Millis,
     /// The wheel tick this slot is filed under, `timer::NOT_FILED` when none.
     filed: u32,
@@ -171,8 +169,6 @@ pub struct Core<C> {
     pool: Vec<Box<Outbox>>,
     wheel: timer::Wheel,
     due: Vec<(Token, u32)>,
-    /// Connections whose deadline moved before the tick they are filed under.
-    refile: Vec<Token>,
     generation: u32,
     now: Millis,
     turn: u32,
@@ -199,7 +195,6 @@ impl<C> Core<C> {
             pool: Vec::new(),
             wheel: timer::Wheel::new(now),
             due: Vec::new(),
-            refile: Vec::new(),
             generation: 0,
             now,
             turn: 0,
@@ -260,7 +255,6 @@ impl<C> Core<C> {
             reset: false,
             queued: false,
             idle: false,
-            refile: false,
             deadline: 0,
             filed: timer::NOT_FILED,
             turn: self.turn,
@@ -300,7 +294,7 @@ impl<C> Core<C> {
         }
         let slot = &mut self.slots[key];
         let receive = slot.phase != Phase::Closed && !slot.peer_eof && slot.conn.pending.len() < PENDING_CAP;
-        let Slot { conn, io, reset, .. } = slot;
+        let Slot { conn, io, .. } = slot;
         let action = match next {
             Next::Receive => Action::Receive,
             Next::Send => match conn.out.as_deref().and_then(Outbox::next_chunk) {
@@ -310,8 +304,8 @@ impl<C> Core<C> {
             Next::Shutdown => Action::Shutdown,
             Next::Drain => Action::Drain,
             Next::Yield => Action::Yield,
-            Next::Close if *reset => Action::Abort,
             Next::Close => Action::Close,
+            Next::Abort => Action::Abort,
         };
         Some(Step { action, receive, io })
     }
@@ -384,4 +378,5 @@ enum Next {
     Drain,
     Yield,
     Close,
+    Abort,
 }

@@ -30,42 +30,30 @@ fn core_with(max_conns: usize) -> Core<()> {
     Core::new(site(), timeouts(), max_conns, 0, WALL)
 }
 
-/// An action without its borrow.
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-enum Act {
-    Receive,
-    Send,
-    Shutdown,
-    Drain,
-    Yield,
-    Close,
-    Abort,
-    Gone,
-}
-
-fn act(action: &Action<'_>) -> Act {
+/// The action without its borrow.
+fn next(action: &Action<'_>) -> Next {
     match action {
-        Action::Receive => Act::Receive,
-        Action::Send(_) => Act::Send,
-        Action::Shutdown => Act::Shutdown,
-        Action::Drain => Act::Drain,
-        Action::Yield => Act::Yield,
-        Action::Close => Act::Close,
-        Action::Abort => Act::Abort,
+        Action::Receive => Next::Receive,
+        Action::Send(_) => Next::Send,
+        Action::Shutdown => Next::Shutdown,
+        Action::Drain => Next::Drain,
+        Action::Yield => Next::Yield,
+        Action::Close => Next::Close,
+        Action::Abort => Next::Abort,
     }
 }
 
-fn step(core: &mut Core<()>, token: Token, event: Event<'_>) -> Act {
-    core.step(token, event).map_or(Act::Gone, |s| act(&s.action))
+fn step(core: &mut Core<()>, token: Token, event: Event<'_>) -> Next {
+    core.step(token, event).map(|s| next(&s.action)).expect("the connection is gone")
 }
 
 /// Report `event`, then send every chunk handed out in full (a file range as that many
 /// `#`), until the action is something else; the bytes sent and that action.
-fn run(core: &mut Core<()>, token: Token, event: Event<'_>) -> (Vec<u8>, Act) {
+fn run(core: &mut Core<()>, token: Token, event: Event<'_>) -> (Vec<u8>, Next) {
     let mut sent = Vec::new();
     let mut event = event;
     loop {
-        let Some(step) = core.step(token, event) else { return (sent, Act::Gone) };
+        let step = core.step(token, event).expect("the connection is gone");
         let n = match step.action {
             Action::Send(Chunk::Bytes(b)) => {
                 sent.extend_from_slice(b);
@@ -75,7 +63,7 @@ fn run(core: &mut Core<()>, token: Token, event: Event<'_>) -> (Vec<u8>, Act) {
                 sent.resize(sent.len() + r.len as usize, b'#');
                 r.len as usize
             }
-            other => return (sent, act(&other)),
+            other => return (sent, next(&other)),
         };
         event = Event::Sent(n);
     }
@@ -90,6 +78,13 @@ fn at(core: &mut Core<()>, now: Millis) -> Vec<Token> {
     ready
 }
 
+/// Nothing comes due a millisecond before `ms`, and exactly `due` at `ms`.
+#[track_caller]
+fn fires_at(core: &mut Core<()>, ms: Millis, due: &[Token]) {
+    assert!(at(core, ms - 1).is_empty(), "a deadline fired before {ms} ms");
+    assert_eq!(at(core, ms), due, "due at {ms} ms");
+}
+
 fn statuses(bytes: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(bytes);
     text.match_indices("HTTP/1.1 ").map(|(i, _)| text[i + 9..i + 12].to_string()).collect()
@@ -102,7 +97,7 @@ fn downloading(core: &mut Core<()>, now: Millis) -> Token {
     let Some(s) = core.step(t, Event::Received(GET_BIG)) else { panic!("gone") };
     let Action::Send(Chunk::Bytes(head)) = s.action else { panic!("{:?}", s.action) };
     let n = head.len();
-    assert_eq!(step(core, t, Event::Sent(n)), Act::Send, "the body follows the head");
+    assert_eq!(step(core, t, Event::Sent(n)), Next::Send, "the body follows the head");
     t
 }
 
@@ -117,29 +112,27 @@ fn a_slow_reader_that_keeps_reading_is_never_cut() {
     while left > 1_000 && now < 600_000 {
         now += 9_900;
         assert!(at(&mut core, now).is_empty(), "timed out at {now} ms with {left} bytes left");
-        assert_eq!(step(&mut core, t, Event::Sent(1_000)), Act::Send);
+        assert_eq!(step(&mut core, t, Event::Sent(1_000)), Next::Send);
         left -= 1_000;
     }
     assert!(now >= 600_000, "the test ran long enough to outlast every timeout");
-    assert_eq!(step(&mut core, t, Event::Sent(0)), Act::Send);
+    assert_eq!(step(&mut core, t, Event::Sent(0)), Next::Send);
     let Some(s) = core.step(t, Event::Resume) else { panic!("gone") };
     let Action::Send(Chunk::File(r)) = s.action else { panic!("{:?}", s.action) };
     let rest = r.len as usize;
-    assert_eq!(step(&mut core, t, Event::Sent(rest)), Act::Receive, "whole, and kept alive");
+    assert_eq!(step(&mut core, t, Event::Sent(rest)), Next::Receive, "whole, and kept alive");
 }
 
 #[test]
 fn a_reader_that_stops_is_dropped_exactly_at_the_send_timeout() {
     let mut core = core_with(10);
     let t = downloading(&mut core, 2_000);
-    assert_eq!(step(&mut core, t, Event::Sent(5_000)), Act::Send);
+    assert_eq!(step(&mut core, t, Event::Sent(5_000)), Next::Send);
     // Last progress at 2 s; the send timeout is 10 s.
-    assert!(at(&mut core, 11_999).is_empty());
-    assert_eq!(step(&mut core, t, Event::Resume), Act::Send);
-    assert_eq!(at(&mut core, 12_000), [t]);
-    assert_eq!(step(&mut core, t, Event::Resume), Act::Abort, "a stalled client is reset");
+    fires_at(&mut core, 12_000, &[t]);
+    assert_eq!(step(&mut core, t, Event::Resume), Next::Abort, "a stalled client is reset");
     assert!(core.release(t).is_some());
-    assert_eq!(step(&mut core, t, Event::Resume), Act::Gone);
+    assert!(core.step(t, Event::Resume).is_none());
 }
 
 #[test]
@@ -147,19 +140,18 @@ fn a_request_gets_408_at_the_request_timeout_from_its_first_byte() {
     let mut core = core_with(10);
     let t = core.accept(()).unwrap();
     at(&mut core, 3_000);
-    assert_eq!(step(&mut core, t, Event::Received(b"GET /index.html HT")), Act::Receive);
+    assert_eq!(step(&mut core, t, Event::Received(b"GET /index.html HT")), Next::Receive);
     // Trickling bytes does not extend a request.
     at(&mut core, 6_000);
-    assert_eq!(step(&mut core, t, Event::Received(b"TP/1.1\r\n")), Act::Receive);
-    assert!(at(&mut core, 7_999).is_empty());
-    assert_eq!(at(&mut core, 8_000), [t]);
+    assert_eq!(step(&mut core, t, Event::Received(b"TP/1.1\r\n")), Next::Receive);
+    fires_at(&mut core, 8_000, &[t]);
     let (sent, next) = run(&mut core, t, Event::Resume);
     assert_eq!(statuses(&sent), ["408"]);
     assert!(String::from_utf8_lossy(&sent).contains("Connection: close\r\n"));
-    assert_eq!(next, Act::Shutdown);
-    assert_eq!(step(&mut core, t, Event::Shut), Act::Drain);
-    assert_eq!(step(&mut core, t, Event::Received(b"late input is drained")), Act::Drain);
-    assert_eq!(step(&mut core, t, Event::PeerClosed), Act::Close);
+    assert_eq!(next, Next::Shutdown);
+    assert_eq!(step(&mut core, t, Event::Shut), Next::Drain);
+    assert_eq!(step(&mut core, t, Event::Received(b"late input is drained")), Next::Drain);
+    assert_eq!(step(&mut core, t, Event::PeerClosed), Next::Close);
 }
 
 #[test]
@@ -167,9 +159,8 @@ fn a_new_connection_that_sends_nothing_is_closed_quietly_at_the_request_timeout(
     let mut core = core_with(10);
     at(&mut core, 1_000);
     let t = core.accept(()).unwrap();
-    assert!(at(&mut core, 5_999).is_empty());
-    assert_eq!(at(&mut core, 6_000), [t]);
-    assert_eq!(run(&mut core, t, Event::Resume), (Vec::new(), Act::Close));
+    fires_at(&mut core, 6_000, &[t]);
+    assert_eq!(run(&mut core, t, Event::Resume), (Vec::new(), Next::Close));
 }
 
 #[test]
@@ -178,11 +169,10 @@ fn an_idle_keepalive_connection_is_closed_at_the_keepalive_timeout() {
     let t = core.accept(()).unwrap();
     at(&mut core, 1_000);
     let (sent, next) = run(&mut core, t, Event::Received(GET_INDEX));
-    assert_eq!((statuses(&sent), next), (vec!["200".to_string()], Act::Receive));
+    assert_eq!((statuses(&sent), next), (vec!["200".to_string()], Next::Receive));
     // Idle from 1 s; keep-alive is 7 s, longer than the request timeout.
-    assert!(at(&mut core, 7_999).is_empty());
-    assert_eq!(at(&mut core, 8_000), [t]);
-    assert_eq!(step(&mut core, t, Event::Resume), Act::Close);
+    fires_at(&mut core, 8_000, &[t]);
+    assert_eq!(step(&mut core, t, Event::Resume), Next::Close);
 }
 
 #[test]
@@ -190,12 +180,11 @@ fn a_lingering_connection_is_closed_at_the_linger_timeout() {
     let mut core = core_with(10);
     let t = core.accept(()).unwrap();
     let (sent, next) = run(&mut core, t, Event::Received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
-    assert_eq!((statuses(&sent), next), (vec!["200".to_string()], Act::Shutdown));
+    assert_eq!((statuses(&sent), next), (vec!["200".to_string()], Next::Shutdown));
     at(&mut core, 500);
-    assert_eq!(step(&mut core, t, Event::Shut), Act::Drain);
-    assert!(at(&mut core, 2_499).is_empty());
-    assert_eq!(at(&mut core, 2_500), [t]);
-    assert_eq!(step(&mut core, t, Event::Resume), Act::Close);
+    assert_eq!(step(&mut core, t, Event::Shut), Next::Drain);
+    fires_at(&mut core, 2_500, &[t]);
+    assert_eq!(step(&mut core, t, Event::Resume), Next::Close);
 }
 
 #[test]
@@ -203,7 +192,7 @@ fn the_clock_going_back_does_not_move_deadlines() {
     let mut core = core_with(10);
     at(&mut core, 10_000);
     let t = core.accept(()).unwrap();
-    assert_eq!(step(&mut core, t, Event::Received(b"GET / HT")), Act::Receive);
+    assert_eq!(step(&mut core, t, Event::Received(b"GET / HT")), Next::Receive);
     // A monotonic reading behind the last one is ignored: a connection taken now counts
     // from 10 s, not 1 s. The wall clock (Date only) stepping back a day or forward a
     // year changes nothing.
@@ -213,32 +202,47 @@ fn the_clock_going_back_does_not_move_deadlines() {
     core.advance(14_000, WALL + 365 * 86_400);
     core.expire();
     assert!(!core.has_ready());
-    assert!(at(&mut core, 14_999).is_empty());
-    assert_eq!(at(&mut core, 15_000), [t, taken_then]);
+    fires_at(&mut core, 15_000, &[t, taken_then]);
+}
+
+/// A connection that asked for index.html at `now` and got it: idle, kept alive.
+fn kept_alive(core: &mut Core<()>, now: Millis) -> Token {
+    at(core, now);
+    let t = core.accept(()).unwrap();
+    assert_eq!(run(core, t, Event::Received(GET_INDEX)).1, Next::Receive);
+    t
 }
 
 #[test]
-fn at_the_cap_the_longest_idle_is_evicted_and_a_busy_one_never() {
-    let mut core = core_with(3);
-    let fresh = core.accept(()).unwrap();
-    let busy = downloading(&mut core, 1_000);
-    at(&mut core, 2_000);
-    let kept_alive = core.accept(()).unwrap();
-    assert_eq!(run(&mut core, kept_alive, Event::Received(GET_INDEX)).1, Act::Receive);
+fn at_the_cap_the_longest_idle_keepalive_connection_is_evicted_and_a_busy_one_never() {
+    let mut core = core_with(4);
+    let silent = core.accept(()).unwrap();
+    let older = kept_alive(&mut core, 1_000);
+    let busy = downloading(&mut core, 1_500);
+    let younger = kept_alive(&mut core, 2_000);
     assert!(core.is_full());
     assert!(matches!(core.accept(()), Err(())));
-    // The oldest idle one first: the connection that has sent nothing since 0 s.
-    assert_eq!(core.evict_idle(), Some(fresh));
+    // The keep-alive connection idle the longest goes first. The silent new one is older
+    // but is no keep-alive connection: it has its request timeout, and its request may
+    // be in the socket unread (evicting it would reset a client that did ask).
+    assert_eq!(core.evict_idle(), Some(older));
     assert_eq!(core.closing(), 1);
-    assert_eq!(step(&mut core, fresh, Event::Resume), Act::Close);
-    core.release(fresh);
+    assert_eq!(step(&mut core, older, Event::Resume), Next::Close);
+    core.release(older);
     assert_eq!(core.closing(), 0);
     let newcomer = core.accept(()).unwrap();
-    assert_eq!(step(&mut core, newcomer, Event::Received(b"GET / HTTP/1.1\r\n")), Act::Receive);
-    // Mid-request (newcomer) and mid-response (busy) are never evicted.
-    assert_eq!(core.evict_idle(), Some(kept_alive));
+    assert_eq!(core.evict_idle(), Some(younger));
+    // New, mid-request or mid-response: none is evicted.
+    assert_eq!(step(&mut core, silent, Event::Received(b"GET / HTTP/1.1\r\n")), Next::Receive);
     assert_eq!(core.evict_idle(), None);
-    assert_eq!(step(&mut core, busy, Event::Resume), Act::Send);
+    assert_eq!(step(&mut core, busy, Event::Resume), Next::Send);
+    // Once its response is whole (a megabyte: a turn's budget), the busy one is kept
+    // alive, and evictable.
+    assert_eq!(run(&mut core, busy, Event::Resume).1, Next::Yield);
+    at(&mut core, 2_001);
+    assert_eq!(run(&mut core, busy, Event::Resume).1, Next::Receive);
+    assert_eq!(core.evict_idle(), Some(busy));
+    assert_eq!(step(&mut core, newcomer, Event::Resume), Next::Receive);
 }
 
 #[test]
@@ -250,11 +254,11 @@ fn a_long_pipeline_does_not_keep_another_connection_waiting() {
     let pipeline = GET_INDEX.repeat(10_000);
     let (sent, next) = run(&mut core, greedy, Event::Received(&pipeline));
     let first_turn = statuses(&sent).len();
-    assert_eq!(next, Act::Yield);
+    assert_eq!(next, Next::Yield);
     assert!((1..10_000).contains(&first_turn), "answered {first_turn} in one turn");
     // The other connection is answered in the same turn, within its own budget.
     let (sent, next) = run(&mut core, other, Event::Received(GET_INDEX));
-    assert_eq!((statuses(&sent).len(), next), (1, Act::Receive));
+    assert_eq!((statuses(&sent).len(), next), (1, Next::Receive));
     // The greedy one comes back turn after turn until every request is answered.
     let mut answered = first_turn;
     let mut turns = 1;
@@ -266,7 +270,7 @@ fn a_long_pipeline_does_not_keep_another_connection_waiting() {
     }
     assert_eq!(answered, 10_000);
     assert!(turns > 10, "{turns} turns");
-    assert_eq!(step(&mut core, greedy, Event::Resume), Act::Receive);
+    assert_eq!(step(&mut core, greedy, Event::Resume), Next::Receive);
 }
 
 #[test]
@@ -276,9 +280,9 @@ fn a_client_that_ends_its_stream_gets_every_answer_then_a_close() {
     let two = GET_BIG.repeat(2);
     let Some(s) = core.step(t, Event::Received(&two)) else { panic!("gone") };
     assert!(matches!(s.action, Action::Send(_)));
-    assert_eq!(step(&mut core, t, Event::PeerClosed), Act::Send, "answers already asked for still go out");
+    assert_eq!(step(&mut core, t, Event::PeerClosed), Next::Send, "answers already asked for still go out");
     let (sent, next) = run(&mut core, t, Event::Resume);
-    assert_eq!((statuses(&sent), next), (vec!["200".to_string(), "200".to_string()], Act::Close));
+    assert_eq!((statuses(&sent), next), (vec!["200".to_string(), "200".to_string()], Next::Close));
 }
 
 #[test]
@@ -294,13 +298,29 @@ fn input_behind_unsent_output_is_capped() {
 fn a_released_slot_is_not_reached_by_its_old_token() {
     let mut core = core_with(1);
     let old = core.accept(()).unwrap();
-    assert_eq!(step(&mut core, old, Event::Failed), Act::Close);
+    assert_eq!(step(&mut core, old, Event::Failed), Next::Close);
     core.release(old);
     let new = core.accept(()).unwrap();
     assert_eq!(new.index(), old.index());
-    assert_eq!(step(&mut core, old, Event::Received(GET_INDEX)), Act::Gone);
+    assert!(core.step(old, Event::Received(GET_INDEX)).is_none());
     assert!(core.release(old).is_none());
-    assert_eq!(step(&mut core, new, Event::Resume), Act::Receive);
+    assert_eq!(step(&mut core, new, Event::Resume), Next::Receive);
+}
+
+#[test]
+fn the_wheel_holds_an_entry_per_connection_not_per_request() {
+    // The defaults, where each response's send deadline (60 s) comes before the
+    // keep-alive deadline (75 s) it interrupts.
+    let mut core: Core<()> = Core::new(site(), Timeouts::default(), 10, 0, WALL);
+    let t = core.accept(()).unwrap();
+    // A request every 100 ms for 200 s: past the first deadline filed, so that the
+    // connection is refiled at its keep-alive deadline and each send deadline is earlier.
+    for turn in 1..=2_000 {
+        at(&mut core, turn * 100);
+        let (sent, next) = run(&mut core, t, Event::Received(GET_INDEX));
+        assert_eq!((statuses(&sent).len(), next), (1, Next::Receive));
+    }
+    assert!(core.wheel.entries() <= 2, "{} entries filed for one connection after 2,000 requests", core.wheel.entries());
 }
 
 /// An idle connection costs its slot and nothing else: no buffers, no boxes.

@@ -43,6 +43,12 @@ impl Wheel {
         at
     }
 
+    /// Entries filed, stale ones included.
+    #[cfg(test)]
+    pub fn entries(&self) -> usize {
+        self.slots.iter().map(Vec::len).sum()
+    }
+
     /// Every token filed at a tick up to `now`, with the tick it was filed under.
     pub fn expire(&mut self, now: u32, due: &mut Vec<(Token, u32)>) {
         due.clear();

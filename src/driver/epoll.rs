@@ -28,6 +28,9 @@ pub struct ConnIo {
     writable: bool,
     /// The client shut its side (or the socket failed): a read must go on to see it.
     hangup: bool,
+    /// The core's last action was to take input and the socket had none: the next input
+    /// edge carries that action out without asking again.
+    awaiting_input: bool,
 }
 
 pub struct EpollDriver {
@@ -90,13 +93,14 @@ impl Driver for EpollDriver {
             io.readable |= flags.intersects(input);
             io.hangup |= flags.intersects(hangup);
             io.writable |= flags.intersects(output);
-            self.drive(core, token, Event::Resume);
+            let standing = if io.awaiting_input && io.readable { None } else { Some(Event::Resume) };
+            self.drive(core, token, standing);
         }
         self.accept(core);
     }
 
     fn resume(&mut self, core: &mut Core<ConnIo>, token: Token) {
-        self.drive(core, token, Event::Resume);
+        self.drive(core, token, Some(Event::Resume));
     }
 
     fn shutdown(&mut self, core: &mut Core<ConnIo>) -> bool {
@@ -109,14 +113,25 @@ impl Driver for EpollDriver {
 }
 
 impl EpollDriver {
-    /// Report `event`, then carry out actions and report their outcomes until one has to
-    /// wait for the socket.
-    fn drive(&mut self, core: &mut Core<ConnIo>, token: Token, event: Event<'static>) {
-        let mut event: Event = event;
+    /// Report `first` (or, with `None`, carry out the standing receive first), then carry
+    /// out actions and report their outcomes until one has to wait for the socket.
+    fn drive(&mut self, core: &mut Core<ConnIo>, token: Token, first: Option<Event<'static>>) {
+        let mut event: Event = match first {
+            Some(event) => event,
+            None => match core.io(token).and_then(|io| receive(io, &mut self.buf)) {
+                Some(event) => event,
+                None => return,
+            },
+        };
         loop {
             let Some(Step { action, io, .. }) = core.step(token, event) else { return };
+            io.awaiting_input = false;
             let outcome = match action {
-                Action::Receive | Action::Drain => receive(io, &mut self.buf),
+                Action::Receive | Action::Drain => {
+                    let got = receive(io, &mut self.buf);
+                    io.awaiting_input = got.is_none();
+                    got
+                }
                 Action::Send(chunk) => send(io, chunk),
                 Action::Shutdown => Some(sys::shutdown_write(&io.stream).map_or(Event::Failed, |()| Event::Shut)),
                 Action::Yield => None,
@@ -169,15 +184,15 @@ impl EpollDriver {
             if core.is_full()
                 && let Some(victim) = core.evict_idle()
             {
-                self.drive(core, victim, Event::Resume);
+                self.drive(core, victim, Some(Event::Resume));
             }
-            let io = ConnIo { stream, readable: false, writable: true, hangup: false };
+            let io = ConnIo { stream, readable: false, writable: true, hangup: false, awaiting_input: true };
             let Ok(token) = core.accept(io) else { continue };
             let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
             let registered =
                 core.io(token).map(|io| self.epoll.add(io.stream.as_fd(), EpollEvent::new(flags, token.0)));
             if let Some(Err(_)) = registered {
-                self.drive(core, token, Event::Failed);
+                self.drive(core, token, Some(Event::Failed));
             }
         }
     }

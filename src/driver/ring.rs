@@ -301,3 +301,28 @@ impl BufRing {
         drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.mem, self.mem_len)) });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Far more entries than the submission queue (4) and the completion queue (32) hold:
+    /// every one is submitted and completes exactly once.
+    #[test]
+    fn a_full_queue_loses_no_submission() {
+        let mut uring = Uring::new(4, 1, 64).unwrap();
+        for i in 0..500 {
+            uring.ring.push(opcode::Nop::new().build().user_data(i));
+        }
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while uring.ring.ops > 0 && Instant::now() < deadline {
+            uring.ring.submit_and_wait(Duration::from_millis(10)).unwrap();
+            uring.ring.reap(&mut seen);
+        }
+        let mut ids: Vec<u64> = seen.iter().map(|c| c.0).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, (0..500).collect::<Vec<_>>());
+        assert_eq!(uring.ring.ops, 0);
+    }
+}

@@ -78,7 +78,7 @@ impl Driver for UringDriver {
         // at 10,000). A burst beyond it ends receives with ENOBUFS, which re-arm next turn.
         let derived = (sizing.max_conns / 64).clamp(64, 256).next_power_of_two() as u16;
         let uring = Uring::new(1024, sizing.recv_buffers.unwrap_or(derived), RECV_BUF)?;
-        Ok(UringDriver {
+        let mut driver = UringDriver {
             uring,
             listener,
             accept_armed: false,
@@ -87,7 +87,11 @@ impl Driver for UringDriver {
             completions: Vec::with_capacity(1024),
             overflow: VecDeque::new(),
             admit_more: false,
-        })
+        };
+        // Posted before the first wait: connections that arrive meanwhile are taken at
+        // once, not after the first wait times out.
+        driver.accepting(true);
+        Ok(driver)
     }
 
     fn busy(&self) -> bool {
@@ -251,7 +255,10 @@ impl UringDriver {
     /// backlog rather than being accepted only to be held or closed.
     fn arm_accept(&mut self, core: &Core<ConnIo>) {
         let room = !core.is_full() || core.has_idle();
-        let want = room && self.overflow.len() < OVERFLOW_MAX && core.now() >= self.accept_retry_at;
+        self.accepting(room && self.overflow.len() < OVERFLOW_MAX && core.now() >= self.accept_retry_at);
+    }
+
+    fn accepting(&mut self, want: bool) {
         if want && !self.accept_armed {
             let accept = opcode::AcceptMulti::new(Fd(self.listener.as_raw_fd()))
                 .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
