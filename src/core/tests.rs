@@ -320,7 +320,11 @@ fn the_wheel_holds_an_entry_per_connection_not_per_request() {
         let (sent, next) = run(&mut core, t, Event::Received(GET_INDEX));
         assert_eq!((statuses(&sent).len(), next), (1, Next::Receive));
     }
-    assert!(core.wheel.entries() <= 2, "{} entries filed for one connection after 2,000 requests", core.wheel.entries());
+    assert!(
+        core.wheel.entries() <= 2,
+        "{} entries filed for one connection after 2,000 requests",
+        core.wheel.entries()
+    );
 }
 
 /// An idle connection costs its slot and nothing else: no buffers, no boxes.

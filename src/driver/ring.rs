@@ -325,4 +325,22 @@ mod tests {
         assert_eq!(ids, (0..500).collect::<Vec<_>>());
         assert_eq!(uring.ring.ops, 0);
     }
+
+    /// Operations that would never complete by themselves (a receive and a poll on a
+    /// socket nobody writes to) are cancelled and reaped, so the buffers may go.
+    #[test]
+    fn quiesce_cancels_and_reaps_what_is_in_flight() {
+        use io_uring::types::Fd;
+        use std::os::fd::AsRawFd;
+        let (quiet, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut uring = Uring::new(8, 4, 64).unwrap();
+        let fd = Fd(quiet.as_raw_fd());
+        uring.ring.push(opcode::RecvMulti::new(fd, BUF_GROUP).build().user_data(1));
+        uring.ring.push(opcode::PollAdd::new(fd, libc::POLLIN as u32).build().user_data(2));
+        uring.ring.submit_and_wait(Duration::from_millis(50)).unwrap();
+        let mut seen = Vec::new();
+        uring.ring.reap(&mut seen);
+        assert!(seen.is_empty() && uring.ring.ops == 2, "nothing should have completed: {seen:?}");
+        assert!(uring.ring.quiesce(), "{} operations still in flight", uring.ring.ops);
+    }
 }
