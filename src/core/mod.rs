@@ -229,6 +229,11 @@ impl<C> Core<C> {
         self.slots.len() >= self.max_conns
     }
 
+    /// Connections held at most.
+    pub fn capacity(&self) -> usize {
+        self.max_conns
+    }
+
     /// Connections closed whose slots are not released yet (their driver waits for the
     /// kernel to let go): room that is coming.
     pub fn closing(&self) -> usize {

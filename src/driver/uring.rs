@@ -33,9 +33,10 @@ const OP_MASK: u64 = 0xff << 56;
 
 /// Provided receive buffers: small, since requests are; a larger read arrives in several.
 const RECV_BUF: usize = 4096;
-/// Accepted connections waiting for a slot (or the next turn's budget) beyond this stop
-/// the multishot accept: the rest wait in the listen backlog.
-const OVERFLOW_MAX: usize = 256;
+/// At the cap, connections accepted to wait for the room that closing idle keep-alive
+/// connections makes: each holds a descriptor beyond the cap's, out of the shard's
+/// reserve.
+const EVICT_AHEAD: usize = 8;
 /// How long to wait before accepting again after an error (EMFILE and the like).
 const ACCEPT_RETRY: Millis = 100;
 
@@ -250,12 +251,15 @@ impl UringDriver {
         }
     }
 
-    /// Keep the multishot accept posted while there is room (or an idle connection to
-    /// make room with); otherwise cancel it, so that further connections wait in the
-    /// backlog rather than being accepted only to be held or closed.
+    /// Keep the multishot accept posted while the cap has room for the connections already
+    /// waiting and more (or an idle keep-alive connection can make it); otherwise cancel
+    /// it, so that further connections wait in the backlog rather than being accepted only
+    /// to be held or closed. What one turn's completions accept before the cancel takes
+    /// effect still waits here.
     fn arm_accept(&mut self, core: &Core<ConnIo>) {
-        let room = !core.is_full() || core.has_idle();
-        self.accepting(room && self.overflow.len() < OVERFLOW_MAX && core.now() >= self.accept_retry_at);
+        let waiting = self.overflow.len();
+        let room = core.len() + waiting < core.capacity() || (core.has_idle() && waiting < EVICT_AHEAD);
+        self.accepting(room && core.now() >= self.accept_retry_at);
     }
 
     fn accepting(&mut self, want: bool) {
