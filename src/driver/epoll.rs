@@ -152,8 +152,9 @@ impl EpollDriver {
         }
     }
 
-    /// Accept up to the turn's budget. At the cap, close the longest-idle connection to
-    /// make room; with none idle, leave the rest in the backlog and try again next turn.
+    /// Accept up to the turn's budget. At the cap, close the longest-idle keep-alive
+    /// connection to make room; with none idle, leave the rest in the backlog and try
+    /// again next turn.
     fn accept(&mut self, core: &mut Core<ConnIo>) {
         self.accept_more = false;
         let mut budget = ACCEPT_BUDGET;

@@ -22,8 +22,8 @@
 //! may still read or write is ever freed.
 //!
 //! New connections: each turn a driver accepts at most `ACCEPT_BUDGET`; at the cap it has
-//! the core close its longest-idle connection to make room, and when none is idle it
-//! leaves the rest in the listen backlog.
+//! the core close its longest-idle keep-alive connection to make room, and when none is
+//! idle it leaves the rest in the listen backlog.
 //!
 //! Reads land first in memory the shard owns (epoll: one read buffer per shard; io_uring:
 //! a provided-buffer ring), and only an unparsed tail is copied into the connection, so an

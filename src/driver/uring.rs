@@ -216,7 +216,7 @@ impl UringDriver {
 
     /// Give accepted connections their slots, up to the turn's budget. At the cap, room
     /// comes from connections already closing, and beyond those from closing the
-    /// longest-idle ones; with none idle, the rest wait.
+    /// longest-idle keep-alive ones; with none idle, the rest wait.
     fn admit(&mut self, core: &mut Core<ConnIo>) {
         self.admit_more = false;
         let mut budget = ACCEPT_BUDGET;
