@@ -96,6 +96,7 @@ http {{
   server {{ listen 127.0.0.1:{self.port} reuseport; root {SITE}; }}
 }}
 """)
+        stop_leftover_nginx(os.path.join(conf_dir, "nginx.pid"), conf)
         self.proc = subprocess.Popen(["nginx", "-c", conf], stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
@@ -122,6 +123,24 @@ http {{
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def stop_leftover_nginx(pid_file, conf):
+    """An nginx this script started in an interrupted run, found by its own pid file and
+    checked to run our configuration: only that one is stopped, never another nginx."""
+    try:
+        with open(pid_file) as f:
+            pid = int(f.read().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            ours = conf.encode() in f.read()
+    except (OSError, ValueError):
+        return
+    if ours:
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not os.path.exists(f"/proc/{pid}"):
+                return
+            time.sleep(0.05)
 
 
 def wait_for_port(port):
@@ -219,8 +238,6 @@ def main():
         # Servers alternate within each round, so drift on a shared machine hits them alike.
         for _ in range(ROUNDS):
             for kind in kinds:
-                if kind == "nginx":
-                    subprocess.run(["pkill", "-x", "nginx"], stderr=subprocess.DEVNULL)
                 target = Target(kind)
                 try:
                     runs[kind].append(measure(target, scenario))
