@@ -15,8 +15,18 @@ for round in $(seq "$rounds"); do
     log=$(mktemp)
     "$bin" --listen 127.0.0.1:$port --root "$root" --shards 1 --backend $backend >"$log" 2>&1 &
     master=$!
-    for _ in $(seq 50); do grep -q '^shard 0' "$log" && break; sleep 0.1; done
-    pid=$(sed -n 's/^shard 0: pid \([0-9]*\).*/\1/p' "$log")
+    # Shard 0's pid from its first line: `shard 0: pid 4242, ...` (older builds) or
+    # `<time> c10k-server[4242] shard 0: serving: ...`.
+    shard0() {
+      sed -En -e 's/^shard 0: pid ([0-9]+).*/\1/p' \
+        -e 's/^[^ ]+ c10k-server\[([0-9]+)\] shard 0: serving\b.*/\1/p' "$log" | head -n1
+    }
+    pid=
+    for _ in $(seq 50); do pid=$(shard0); [ -n "$pid" ] && break; sleep 0.1; done
+    if [ -z "$pid" ]; then
+      echo "backends.sh: c10k-server --backend $backend did not start:" >&2; cat "$log" >&2
+      kill "$master"; wait "$master" 2>/dev/null || true; rm -f "$log"; exit 1
+    fi
     ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
     before=$(ticks)
     out=$(wrk -t2 -c100 -d6s "$@" "http://127.0.0.1:$port$path")

@@ -9,9 +9,17 @@ ONLY=regex keeps the scenarios whose name matches; SHARDS=N (default: CPUs); ROU
 each scenario N times, the servers alternating, and reports medians; BASELINE=path/to/an
 older c10k-server runs it too, beside the current build, and prints the ratios of CPU per
 request (current / baseline) per backend and scenario.
+
+The reload scenario (`reload under load c100`, ONLY=reload) runs c10k-load, which counts
+resets, early closes and truncated or wrong-length bodies as errors, while the runner sends
+SIGHUP to the master about once a second; each reload must finish (the master's `reload:
+generation N serving` line) and the load must see no error, or the run fails after the
+report. Its CPU is the whole server's: the master, its live shards, and the shards it reaped
+(its cutime+cstime). It runs against c10k-server builds that log reloads (not nginx, not an
+older BASELINE).
 """
 import statistics
-import json, os, re, shutil, signal, socket, subprocess, sys, time
+import json, os, re, shutil, signal, socket, subprocess, sys, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "loadtest", "results")
@@ -25,6 +33,8 @@ SHARDS = int(os.environ.get("SHARDS", str(os.cpu_count() or 1)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
+# SIGHUP to the master through the run; see the docstring and run_reload.
+RELOAD = "reload under load c100"
 # name, tool, path, connections, idle, pipeline
 SCENARIOS = [
     ("index c100", "wrk", "/index.html", 100, 0, 1),
@@ -34,7 +44,26 @@ SCENARIOS = [
     ("1MiB c100", "wrk", "/1m.bin", 100, 0, 1),
     ("index pipelined x16", "wrk", "/index.html", 100, 0, 16),
     ("idle 10000 + active 100", "c10k-load", "/index.html", 100, 10000, 1),
+    (RELOAD, "c10k-load", "/index.html", 100, 0, 1),
 ]
+
+# The server's lines, in both formats: `shard 0: pid 4242, core 0, backend epoll` and
+# `listening on http://...` (older builds); `<time> c10k-server[4242] shard 0: serving: core 0,
+# backend epoll, generation 1` and `<time> c10k-server[4200] master: listening on http://...`.
+OLD_SHARD = re.compile(r"^shard (\d+): pid (\d+)\b")
+NEW_SHARD = re.compile(r"^\S+ c10k-server\[(\d+)\] shard (\d+): serving: .*\bgeneration (\d+)")
+LISTENING = re.compile(r"^(?:\S+ c10k-server\[\d+\] master: )?listening on http://\S+ \((\d+) shards?\b")
+RELOADED = re.compile(r"\] master: reload: generation (\d+) serving \(pids ([\d, ]+)\)")
+RELOAD_FAILED = re.compile(r"\] master: (?:reload failed|SIGHUP: .*ignored)")
+
+
+def shard_line(line):
+    """(index, pid) when `line` is a shard saying it serves, in either format."""
+    if m := OLD_SHARD.match(line):
+        return int(m.group(1)), int(m.group(2))
+    if m := NEW_SHARD.match(line):
+        return int(m.group(2)), int(m.group(1))
+    return None
 
 
 def make_site():
@@ -59,21 +88,36 @@ class Target:
     def __init__(self, label):
         kind, _, build = label.partition("@")
         self.kind, self.label, self.port = kind, label, free_port()
+        self.reloads_logged = False
         if kind == "nginx":
             self.start_nginx()
         else:
             binary = BASELINE if build == "baseline" else SERVER
             self.proc = subprocess.Popen(
                 [binary, "--listen", f"127.0.0.1:{self.port}", "--root", SITE, "--shards", str(SHARDS),
-                 "--backend", kind], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-            lines = []
-            while sum(l.startswith("shard ") for l in lines) < SHARDS:
+                 "--backend", kind], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            # Until the master said how many shards listen and each of them said it serves
+            # (older builds say `listening` first, newer ones last).
+            lines, shards, pids = [], None, {}
+            while shards is None or len(pids) < shards:
                 line = self.proc.stdout.readline()
                 if not line:
                     sys.exit(f"loadtest: c10k-server --backend {kind} did not start: {lines}")
                 lines.append(line)
-            self.pids = [int(m.group(1)) for l in lines if (m := re.match(r"shard \d+: pid (\d+)", l))]
+                if shard := shard_line(line):
+                    pids[shard[0]] = shard[1]
+                elif m := LISTENING.match(line):
+                    shards = int(m.group(1))
+            self.pids = [pids[i] for i in sorted(pids)]
+            self.reloads_logged = any(NEW_SHARD.match(l) for l in lines)
+            # Keep reading: the server never blocks on a full pipe, and reloads are seen.
+            self.log = lines
+            threading.Thread(target=self.read_log, daemon=True).start()
         wait_for_port(self.port)
+
+    def read_log(self):
+        for line in self.proc.stdout:
+            self.log.append(line)
 
     def start_nginx(self):
         conf_dir = os.path.join(RESULTS, "nginx")
@@ -110,6 +154,22 @@ http {{
             total += int(fields[11]) + int(fields[12])
         return total / CLK_TCK
 
+    def server_cpu_seconds(self):
+        """utime+stime of the whole server while shards come and go: the master's own, its
+        live children's, and the cutime+cstime of the children it has reaped. The children
+        are listed again after the reads; a change (one reaped, so maybe counted twice, or
+        one started) means read again."""
+        master = self.proc.pid
+        while True:
+            kids = children(master)
+            try:
+                total = sum(sum(stat_fields(pid)[11:13]) for pid in kids)
+            except (OSError, ValueError):
+                continue  # one of them went away as it was read
+            total += sum(stat_fields(master)[11:15])
+            if children(master) == kids:
+                return total / CLK_TCK
+
     def rss_bytes(self):
         total = 0
         for pid in self.pids:
@@ -123,6 +183,26 @@ http {{
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def stat_fields(pid):
+    """/proc/PID/stat's fields after the name, as numbers (the state as 0): [1] ppid; [11:13]
+    utime, stime; [13:15] cutime, cstime (of the children waited for)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return [0] + [int(x) for x in f.read().rsplit(")", 1)[1].split()[1:]]
+
+
+def children(ppid):
+    """The pids whose parent is `ppid`, from a walk of /proc."""
+    kids = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if stat_fields(int(entry))[1] == ppid:
+                    kids.add(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return kids
 
 
 def stop_leftover_nginx(pid_file, conf):
@@ -190,8 +270,70 @@ def run_load(target, path, conns, idle):
     return r["requests"], r.get("p50_us"), r.get("p99_us"), errors, rss_per_idle
 
 
+def run_reload(target, path, conns):
+    """c10k-load (closed loop, every body checked against the file's size) while the master
+    gets SIGHUP at even steps through the run, about once a second and at least twice; each
+    reload is waited for before the next. Returns c10k-load's numbers, its errors by kind,
+    the reloads that finished and what went wrong with the others."""
+    report = os.path.join(RESULTS, "c10k-load.json")
+    size = os.path.getsize(os.path.join(SITE, path.lstrip("/")))
+    cmd = [LOAD, "--url", f"http://127.0.0.1:{target.port}{path}", "--conns", str(conns),
+           "--duration", str(DURATION), "--expect-bytes", str(size), "--json", report]
+    hups = max(2, DURATION - 1)
+    step = DURATION / (hups + 1)
+    reloads, problems = 0, []
+    start = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for i in range(1, hups + 1):
+        time.sleep(max(0.0, start + i * step - time.monotonic()))
+        if proc.poll() is not None or time.monotonic() > start + DURATION - step / 2:
+            problems.append(f"SIGHUP {i} of {hups} not sent: the load had ended (reloads too slow)")
+            break
+        seen = len(target.log)
+        os.kill(target.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while True:
+            new = target.log[seen:]
+            if any(RELOADED.search(l) for l in new):
+                reloads += 1
+                break
+            if failed := next((l for l in new if RELOAD_FAILED.search(l)), None):
+                problems.append(f"SIGHUP {i}: {failed.strip()}")
+                break
+            if time.monotonic() > deadline:
+                problems.append(f"SIGHUP {i}: no reload within 5 s")
+                break
+            time.sleep(0.01)
+    proc.wait()
+    with open(report) as f:
+        r = json.load(f)
+    kinds = {k: n for k, n in r["errors"].items() if n}
+    return r["requests"], r.get("p50_us"), r.get("p99_us"), sum(r["errors"].values()), kinds, reloads, problems
+
+
+# Why the run fails, gathered over every run and reported after the results.
+FAILURES = []
+
+
 def measure(target, scenario):
     name, tool, path, conns, idle, pipeline = scenario
+    if name == RELOAD:
+        cpu0 = target.server_cpu_seconds()
+        requests, p50, p99, errors, kinds, reloads, problems = run_reload(target, path, conns)
+        cpu = target.server_cpu_seconds() - cpu0
+        if errors:
+            problems.insert(0, f"{errors} errors ({', '.join(f'{k} {n}' for k, n in kinds.items())})")
+        log = os.path.join(RESULTS, f"reload-{target.label}.log")
+        with open(log, "w") as f:
+            f.writelines(target.log)
+        FAILURES.extend(f"{target.label} {name}: {p} (server log: {log})" for p in problems)
+        return {
+            "backend": target.label, "scenario": name, "tool": tool, "connections": conns, "idle": idle,
+            "pipeline": pipeline, "duration_s": DURATION, "requests": requests,
+            "rps": round(requests / DURATION, 1), "p50_us": p50, "p99_us": p99, "errors": errors,
+            "server_cpu_us_per_req": round(cpu * 1e6 / requests, 2) if requests else None,
+            "server_rss_bytes_per_idle_conn": None, "reloads": reloads,
+        }
     cpu0 = target.cpu_seconds()
     if tool == "wrk":
         requests, p50, p99, errors = run_wrk(target.port, path, conns, pipeline)
@@ -238,32 +380,44 @@ def main():
         # Servers alternate within each round, so drift on a shared machine hits them alike.
         for _ in range(ROUNDS):
             for kind in kinds:
+                if scenario[0] == RELOAD and kind == "nginx":
+                    continue
                 target = Target(kind)
                 try:
+                    if scenario[0] == RELOAD and not target.reloads_logged:
+                        print(f"loadtest: {kind}: no {scenario[0]}, this build does not reload on SIGHUP",
+                              file=sys.stderr)
+                        continue
                     runs[kind].append(measure(target, scenario))
                 finally:
                     target.stop()
         for kind in kinds:
+            if not runs[kind]:
+                continue
             row = median_row(runs[kind])
             rows.append(row)
             print(f"loadtest: {kind:14} {scenario[0]:24} {row['rps']:>12} req/s", file=sys.stderr)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
         json.dump(rows, f, indent=2)
-    keys = list(rows[0].keys())
+    keys = list(dict.fromkeys(k for r in rows for k in r))
     with open(os.path.join(RESULTS, "latest.csv"), "w") as f:
         f.write(",".join(keys) + "\n")
         for r in rows:
-            f.write(",".join("" if r[k] is None else str(r[k]) for k in keys) + "\n")
+            f.write(",".join("" if r.get(k) is None else str(r[k]) for k in keys) + "\n")
     print_table(rows)
     if BASELINE:
         print_ratios(rows)
+    if FAILURES:
+        sys.exit("loadtest: failed:\n  " + "\n  ".join(FAILURES))
 
 
 def median_row(runs):
     """One row for several runs of a server and scenario: the median of every figure."""
     row = dict(runs[0])
     for key in ("requests", "rps", "p50_us", "p99_us", "errors", "server_cpu_us_per_req",
-                "server_rss_bytes_per_idle_conn"):
+                "server_rss_bytes_per_idle_conn", "reloads"):
+        if key not in row:
+            continue
         values = [r[key] for r in runs if r[key] is not None]
         row[key] = statistics.median(values) if values else None
     row["rounds"] = len(runs)
@@ -286,12 +440,15 @@ def print_ratios(rows):
 def print_table(rows):
     head = ["backend", "scenario", "tool", "conns", "idle", "req/s", "p50 µs", "p99 µs", "errors",
             "CPU µs/req", "RSS B/idle conn"]
+    # The reloads column only where the reload scenario ran.
+    reloads = any("reloads" in r for r in rows)
+    head += ["reloads"] if reloads else []
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
         cells = [r["backend"], r["scenario"], r["tool"], r["connections"], r["idle"], f"{r['rps']:,.0f}",
                  r["p50_us"], r["p99_us"], r["errors"], r["server_cpu_us_per_req"],
-                 r["server_rss_bytes_per_idle_conn"]]
+                 r["server_rss_bytes_per_idle_conn"]] + ([r.get("reloads")] if reloads else [])
         print("| " + " | ".join("–" if c is None else str(c) for c in cells) + " |")
 
 

@@ -55,6 +55,11 @@ pub struct Config {
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = parse_seconds)]
     pub send_timeout: u64,
 
+    /// Seconds a graceful stop (SIGTERM, SIGINT) or the old generation of a reload (SIGHUP)
+    /// may take to finish the responses in flight; what is left then is closed
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = parse_seconds)]
+    pub shutdown_timeout: u64,
+
     /// Connections this server must be able to hold; refuse to start if the host's limits
     /// (RLIMIT_NOFILE, fs.file-max, memory) cannot, naming the limit and its fix
     #[arg(long, value_name = "N", value_parser = parse_count)]

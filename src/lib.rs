@@ -1,7 +1,8 @@
 //! c10k-server: a sharded static-file HTTP/1.1 server. Layers, bottom up: `http` (parse,
-//! encode) → `files` (resolve, cache) → `conn` (state machine) → `core` (lifecycle, slab,
-//! timers) → `driver` (the kernel) → `shard` (one reactor per core) → `master` (workers,
-//! signals). No module imports one above it. See DESIGN.md.
+//! encode) → `log` (the server's own lines) → `files` (resolve, cache) → `conn` (state
+//! machine) → `core` (lifecycle, slab, timers) → `driver` (the kernel) → `shard` (one
+//! reactor per core) → `master` (workers, signals, reloads). No module imports one above
+//! it. See DESIGN.md.
 
 pub mod config;
 pub mod conn;
@@ -9,6 +10,7 @@ pub mod core;
 pub mod driver;
 pub mod files;
 pub mod http;
+pub mod log;
 pub mod master;
 pub mod shard;
 pub mod tuning;

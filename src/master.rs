@@ -1,6 +1,21 @@
-//! The master: validate, bind one SO_REUSEPORT listener per shard, start each shard as a
-//! worker process (its own fd table and RLIMIT_NOFILE; a crash takes one shard, not the
-//! server), forward SIGTERM/SIGINT, and exit when the workers have.
+//! The master: validate, bind one SO_REUSEPORT listener per shard and keep it for the
+//! server's life, run each shard as a worker process (its own fd table and RLIMIT_NOFILE;
+//! a crash takes one shard, not the server), and supervise them.
+//!
+//! - A shard that dies is replaced at once with its index, core and listener, so what
+//!   waits in its accept queue is served by the replacement instead of being reset; one
+//!   that keeps dying is restarted with a growing delay.
+//! - SIGTERM or SIGINT drains every shard (`Shard::run`) and exits 0 once they have; a
+//!   second one, or SIGQUIT, stops them at once.
+//! - SIGHUP starts a new generation of shards from the executable on disk on the same
+//!   listeners, waits until each says it serves, then drains the old generation; a new
+//!   generation that fails to start is stopped and the old one keeps serving.
+//! - With `NOTIFY_SOCKET` set (systemd `Type=notify`) the master reports READY, RELOADING
+//!   and STOPPING.
+//!
+//! The master is one thread that wakes at least every `TICK`: on a shard's report that it
+//! serves (a line on a pipe every shard inherits) or at the tick, when it reads signals
+//! and reaps exits.
 
 #![forbid(unsafe_code)]
 
@@ -10,16 +25,23 @@ use crate::driver::epoll::EpollDriver;
 use crate::driver::uring::{self, UringDriver};
 use crate::driver::{Backend, Driver, Sizing, sys};
 use crate::files::{Cache, Root};
-use crate::shard::Shard;
+use crate::log;
+use crate::shard::{Shard, Stop};
 use crate::tuning;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use std::io;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::iterator::Signals;
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
 use std::net::TcpListener;
-use std::os::fd::AsRawFd;
-use std::process::{Child, Command};
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 const LISTEN_FD_ENV: &str = "C10K_LISTEN_FD";
@@ -28,17 +50,28 @@ const MASTER_PID_ENV: &str = "C10K_MASTER_PID";
 const BACKEND_ENV: &str = "C10K_BACKEND";
 /// The per-shard connection cap from the master's capacity plan.
 const MAX_CONNS_ENV: &str = "C10K_MAX_CONNS";
+/// The pipe a worker writes its pid to, as a line, once it serves.
+const READY_FD_ENV: &str = "C10K_READY_FD";
+const GENERATION_ENV: &str = "C10K_GENERATION";
 
-/// Print `c10k-server: <what>` and return the exit code for a start-up failure.
+/// The longest the master sleeps between looks at signals and exits.
+const TICK: Duration = Duration::from_millis(50);
+/// How long a new shard may take to say it serves.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// A shard that died this many times within `CRASH_WINDOW` is restarted after a delay
+/// that starts at `BACKOFF_FIRST` and doubles up to `BACKOFF_MAX`.
+const CRASH_DEATHS: usize = 5;
+const CRASH_WINDOW: Duration = Duration::from_secs(10);
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Past a shard's own shutdown timeout (or after SIGQUIT), how long before SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// Print `c10k-server: <what>` and return the exit code for a refusal to start: a bad
+/// flag, root or address, before anything runs.
 fn fail(what: impl std::fmt::Display) -> i32 {
     eprintln!("c10k-server: {what}");
     1
-}
-
-/// One line on stdout; a closed stdout is no reason to stop serving.
-fn say(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 /// The backend every shard runs: `auto` is io_uring when the probe passes, else epoll
@@ -50,7 +83,7 @@ fn backend(config: &Config) -> Result<Backend, String> {
             .map(|()| Backend::Uring)
             .map_err(|why| format!("--backend uring: {why}; use --backend epoll")),
         Backend::Auto => Ok(uring::probe().map(|()| Backend::Uring).unwrap_or_else(|why| {
-            eprintln!("c10k-server: io_uring unusable ({why}); using epoll");
+            log::warn(format_args!("io_uring unusable ({why}); using epoll"));
             Backend::Epoll
         })),
     }
@@ -61,6 +94,7 @@ fn backend_name(b: Backend) -> &'static str {
 }
 
 pub fn run(config: &Config) -> i32 {
+    log::set_who("master".to_string());
     let backend = match backend(config) {
         Ok(b) => b,
         Err(e) => return fail(e),
@@ -80,9 +114,8 @@ pub fn run(config: &Config) -> i32 {
     };
     // Workers inherit it: soft up to hard, and hard itself when the target needs it.
     if let Err(e) = tuning::raise_nofile(plan.nofile) {
-        eprintln!("c10k-server: warning: cannot set RLIMIT_NOFILE to {}: {e}", plan.nofile);
+        log::warn(format_args!("cannot set RLIMIT_NOFILE to {}: {e}", plan.nofile));
     }
-
     let listeners = match bind_all(config, shards) {
         Ok(l) => l,
         Err(e) => {
@@ -98,30 +131,51 @@ pub fn run(config: &Config) -> i32 {
         }
     };
     let addr = listeners[0].local_addr().unwrap_or(config.listen);
-    say(format_args!("{}", tuning::capacity_line(&host, &plan)));
+    // The path, not /proc/self/exe: a binary installed over it since is what a reload runs.
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return fail(format_args!("cannot find this executable: {e}")),
+    };
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP]) {
+        Ok(s) => s,
+        Err(e) => return fail(format_args!("cannot handle signals: {e}")),
+    };
+    let (ready_rx, ready_tx) = match io::pipe() {
+        Ok(p) => p,
+        Err(e) => return fail(format_args!("cannot make a pipe: {e}")),
+    };
+    log::info(format_args!("{}", tuning::capacity_line(&host, &plan)));
     for warning in &plan.warnings {
-        eprintln!("c10k-server: warning: {warning}");
+        log::warn(format_args!("{warning}"));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-            return fail(format_args!("cannot handle signals: {e}"));
-        }
+    let mut master = Master {
+        exe,
+        args: std::env::args_os().skip(1).collect(),
+        backend,
+        per_shard: plan.per_shard,
+        grace: Duration::from_secs(config.shutdown_timeout),
+        slots: listeners
+            .into_iter()
+            .map(|listener| Slot {
+                listener: Some(listener),
+                deaths: VecDeque::new(),
+                backoff: BACKOFF_FIRST,
+                restart_at: None,
+            })
+            .collect(),
+        workers: Vec::new(),
+        generation: 1,
+        reload: None,
+        stopping: None,
+        ready_rx,
+        ready_tx,
+        ready_buf: Vec::new(),
+        notify: Notify::from_env(),
+    };
+    if let Err(code) = master.start(signals, addr) {
+        return code;
     }
-    let mut children = Vec::with_capacity(shards);
-    for (index, listener) in listeners.into_iter().enumerate() {
-        match spawn_worker(index, &listener, backend, plan.per_shard) {
-            Ok(child) => children.push(Some(child)),
-            Err(e) => {
-                stop_all(&mut children);
-                return fail(format_args!("cannot start shard {index}: {e}"));
-            }
-        }
-        // The worker has its own copy; ours would keep a dead shard's queue alive.
-        drop(listener);
-    }
-    say(format_args!("listening on http://{addr} ({shards} shards, backend {})", backend_name(backend)));
-    supervise(&mut children, &stop)
+    0
 }
 
 fn bind_all(config: &Config, shards: usize) -> io::Result<Vec<TcpListener>> {
@@ -139,97 +193,478 @@ fn bind_all(config: &Config, shards: usize) -> io::Result<Vec<TcpListener>> {
     Ok(listeners)
 }
 
-fn spawn_worker(index: usize, listener: &TcpListener, backend: Backend, max_conns: u64) -> io::Result<Child> {
-    let exe = std::env::current_exe()?;
-    let args = std::env::args_os().skip(1).collect::<Vec<_>>();
-    sys::set_inheritable(listener, true)?;
-    let child = Command::new(exe)
-        .args(args)
-        .arg("--worker")
-        .arg(index.to_string())
-        .env(LISTEN_FD_ENV, listener.as_raw_fd().to_string())
-        .env(MASTER_PID_ENV, std::process::id().to_string())
-        .env(BACKEND_ENV, backend_name(backend))
-        .env(MAX_CONNS_ENV, max_conns.to_string())
-        .spawn();
-    sys::set_inheritable(listener, false)?;
-    child
+/// One shard's place: its listener, held for the server's life, and its record of deaths.
+struct Slot {
+    /// `None` once the server stops: the shards' copies are then the last.
+    listener: Option<TcpListener>,
+    deaths: VecDeque<Instant>,
+    /// The delay before the next restart of a shard that keeps dying.
+    backoff: Duration,
+    /// A restart waiting out its backoff.
+    restart_at: Option<Instant>,
 }
 
-/// Wait for the workers; on SIGTERM/SIGINT pass it on and wait for them to finish.
-fn supervise(children: &mut [Option<Child>], stop: &AtomicBool) -> i32 {
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            stop_all(children);
-            return 0;
-        }
-        for (index, slot) in children.iter_mut().enumerate() {
-            if let Some(child) = slot
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                eprintln!("c10k-server: shard {index} (pid {}) exited: {status}", child.id());
-                *slot = None;
+/// A worker process.
+struct Worker {
+    index: usize,
+    generation: u32,
+    child: Child,
+    started: Instant,
+    /// It said it serves.
+    serving: bool,
+    /// Told to drain or to stop: it is not replaced when it exits.
+    stopped: bool,
+    /// When it gets SIGKILL if it has not exited by then.
+    kill_at: Option<Instant>,
+}
+
+/// A new generation starting.
+struct Reload {
+    generation: u32,
+    started: Instant,
+}
+
+struct Master {
+    exe: PathBuf,
+    args: Vec<OsString>,
+    backend: Backend,
+    per_shard: u64,
+    grace: Duration,
+    slots: Vec<Slot>,
+    workers: Vec<Worker>,
+    /// The generation serving (the newest one that started).
+    generation: u32,
+    reload: Option<Reload>,
+    /// A stop under way; true once it is immediate.
+    stopping: Option<bool>,
+    ready_rx: PipeReader,
+    /// Every worker inherits it; the master's copy keeps the pipe open between workers.
+    ready_tx: PipeWriter,
+    ready_buf: Vec<u8>,
+    notify: Notify,
+}
+
+impl Master {
+    /// Start the first generation, then supervise until stopped. `Err` with the exit code
+    /// when the server cannot start at all.
+    fn start(&mut self, mut signals: Signals, addr: std::net::SocketAddr) -> Result<(), i32> {
+        for index in 0..self.slots.len() {
+            if let Err(e) = self.spawn(index, 1) {
+                log::error(format_args!("cannot start shard {index}: {e}"));
+                self.stop_now();
+                return Err(1);
             }
         }
-        if children.iter().all(Option::is_none) {
-            return fail("every shard has exited");
+        let mut started = false;
+        loop {
+            self.wait_for_reports();
+            for signal in signals.pending() {
+                match signal {
+                    SIGHUP if !started || self.reload.is_some() || self.stopping.is_some() => {
+                        log::info(format_args!("SIGHUP: a start, reload or stop is under way; ignored"))
+                    }
+                    SIGHUP => self.reload(),
+                    SIGQUIT => self.stop(true),
+                    _ => self.stop(self.stopping.is_some()),
+                }
+            }
+            if !started && self.stopping.is_none() {
+                if let Some(why) = self.first_generation_failed() {
+                    log::error(format_args!("cannot start: {why}"));
+                    self.stop_now();
+                    return Err(1);
+                }
+                if self.workers.iter().all(|w| w.serving) {
+                    started = true;
+                    log::info(format_args!(
+                        "listening on http://{addr} ({} shards, backend {})",
+                        self.slots.len(),
+                        backend_name(self.backend)
+                    ));
+                    self.notify.send("READY=1");
+                }
+            }
+            if started || self.stopping.is_some() {
+                self.reap();
+            }
+            self.enforce_kill_deadlines();
+            if self.stopping.is_some() {
+                if self.workers.is_empty() {
+                    log::info(format_args!("stopped"));
+                    return Ok(());
+                }
+                continue;
+            }
+            self.progress_reload();
+            self.restart_due();
         }
-        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// SIGKILL the workers that outstayed their stop.
+    fn enforce_kill_deadlines(&mut self) {
+        let now = Instant::now();
+        for w in &mut self.workers {
+            if w.kill_at.is_some_and(|at| now >= at) {
+                log::warn(format_args!("shard {} (pid {}) outstayed its stop: SIGKILL", w.index, w.child.id()));
+                let _ = w.child.kill();
+                w.kill_at = None;
+            }
+        }
+    }
+
+    /// Tell worker `i` to drain (SIGTERM) or to stop at once (SIGQUIT, SIGKILL).
+    fn tell(&mut self, i: usize, signal: Signal) {
+        let now = Instant::now();
+        let w = &mut self.workers[i];
+        let _ = kill(Pid::from_raw(w.child.id() as i32), signal);
+        w.stopped = true;
+        w.kill_at = match signal {
+            Signal::SIGTERM => Some(now + self.grace + KILL_GRACE),
+            Signal::SIGKILL => None,
+            _ => Some(now + KILL_GRACE),
+        };
+    }
+
+    /// Sleep until a worker reports that it serves or `TICK` passes; mark those that did.
+    fn wait_for_reports(&mut self) {
+        let mut fds = [PollFd::new(self.ready_rx.as_fd(), PollFlags::POLLIN)];
+        let ms = TICK.as_millis() as u16;
+        if !matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0) {
+            return;
+        }
+        let mut buf = [0u8; 512];
+        let n = match self.ready_rx.read(&mut buf) {
+            Ok(n) => n,
+            Err(_) => return,
+        };
+        self.ready_buf.extend_from_slice(&buf[..n]);
+        while let Some(end) = self.ready_buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.ready_buf.drain(..=end).collect();
+            let pid = std::str::from_utf8(&line).ok().and_then(|l| l.trim().parse::<u32>().ok());
+            if let Some(w) = self.workers.iter_mut().find(|w| Some(w.child.id()) == pid) {
+                w.serving = true;
+            }
+        }
+    }
+
+    /// Why the first generation will not serve: a shard exited or is late.
+    fn first_generation_failed(&mut self) -> Option<String> {
+        for w in &mut self.workers {
+            if let Ok(Some(status)) = w.child.try_wait() {
+                return Some(format!("shard {} (pid {}) {} before serving", w.index, w.child.id(), ended(status)));
+            }
+            if !w.serving && w.started.elapsed() > START_TIMEOUT {
+                return Some(format!(
+                    "shard {} (pid {}) did not serve within {START_TIMEOUT:?}",
+                    w.index,
+                    w.child.id()
+                ));
+            }
+        }
+        None
+    }
+
+    /// Start a worker for shard `index` of `generation` on the shard's listener.
+    fn spawn(&mut self, index: usize, generation: u32) -> io::Result<u32> {
+        let Some(listener) = &self.slots[index].listener else {
+            return Err(io::Error::other("the server is stopping"));
+        };
+        sys::set_inheritable(listener, true)?;
+        sys::set_inheritable(&self.ready_tx, true)?;
+        let child = Command::new(&self.exe)
+            .args(&self.args)
+            .arg("--worker")
+            .arg(index.to_string())
+            .env(LISTEN_FD_ENV, listener.as_raw_fd().to_string())
+            .env(READY_FD_ENV, self.ready_tx.as_raw_fd().to_string())
+            .env(MASTER_PID_ENV, std::process::id().to_string())
+            .env(BACKEND_ENV, backend_name(self.backend))
+            .env(MAX_CONNS_ENV, self.per_shard.to_string())
+            .env(GENERATION_ENV, generation.to_string())
+            .env_remove("NOTIFY_SOCKET")
+            .spawn();
+        sys::set_inheritable(listener, false)?;
+        sys::set_inheritable(&self.ready_tx, false)?;
+        let child = child?;
+        let pid = child.id();
+        let started = Instant::now();
+        self.workers.push(Worker { index, generation, child, started, serving: false, stopped: false, kill_at: None });
+        Ok(pid)
+    }
+
+    /// Collect the workers that exited: log each, replace a dead shard of the serving
+    /// generation, and fail a reload whose new shard died before serving.
+    fn reap(&mut self) {
+        let mut i = 0;
+        while i < self.workers.len() {
+            let status = match self.workers[i].child.try_wait() {
+                Ok(Some(status)) => status,
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            let w = self.workers.swap_remove(i);
+            let who = format!("shard {} (pid {}, generation {})", w.index, w.child.id(), w.generation);
+            if w.stopped {
+                log::info(format_args!("{who} {}", ended(status)));
+            } else if self.reload.as_ref().is_some_and(|r| r.generation == w.generation) {
+                let when = if w.serving { "before its generation served" } else { "before serving" };
+                self.fail_reload(&format!("{who} {} {when}", ended(status)));
+            } else {
+                self.died(w.index, &who, status);
+            }
+        }
+    }
+
+    /// A shard of the serving generation died: replace it now, or after a backoff if it
+    /// keeps dying.
+    fn died(&mut self, index: usize, who: &str, status: ExitStatus) {
+        let now = Instant::now();
+        let slot = &mut self.slots[index];
+        slot.deaths.push_back(now);
+        while slot.deaths.front().is_some_and(|&t| now.duration_since(t) > CRASH_WINDOW) {
+            slot.deaths.pop_front();
+        }
+        if slot.deaths.len() >= CRASH_DEATHS {
+            let delay = slot.backoff;
+            slot.backoff = (delay * 2).min(BACKOFF_MAX);
+            slot.restart_at = Some(now + delay);
+            log::error(format_args!(
+                "{who} {}: {} exits in {} s, restarting it in {} s",
+                ended(status),
+                slot.deaths.len(),
+                CRASH_WINDOW.as_secs(),
+                delay.as_secs()
+            ));
+            return;
+        }
+        slot.backoff = BACKOFF_FIRST;
+        match self.spawn(index, self.generation) {
+            Ok(pid) => log::error(format_args!("{who} {}; replaced by pid {pid}", ended(status))),
+            Err(e) => {
+                log::error(format_args!("{who} {}; cannot replace it ({e}), retrying in 1 s", ended(status)));
+                self.slots[index].restart_at = Some(now + BACKOFF_FIRST);
+            }
+        }
+    }
+
+    /// Start the shards whose backoff has passed.
+    fn restart_due(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.slots.len() {
+            if self.slots[index].restart_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            self.slots[index].restart_at = None;
+            match self.spawn(index, self.generation) {
+                Ok(pid) => log::info(format_args!("shard {index}: restarted as pid {pid} after its backoff")),
+                Err(e) => {
+                    log::error(format_args!("shard {index}: cannot restart it ({e}), retrying in 1 s"));
+                    self.slots[index].restart_at = Some(now + BACKOFF_FIRST);
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: a new generation of every shard from the executable on disk.
+    fn reload(&mut self) {
+        let generation = self.generation + 1;
+        self.notify.send("RELOADING=1");
+        log::info(format_args!("reload: starting generation {generation} from {}", self.exe.display()));
+        self.reload = Some(Reload { generation, started: Instant::now() });
+        for index in 0..self.slots.len() {
+            if let Err(e) = self.spawn(index, generation) {
+                return self.fail_reload(&format!("cannot start shard {index} from {}: {e}", self.exe.display()));
+            }
+        }
+    }
+
+    /// Once every shard of the new generation serves, drain the old one; fail the reload
+    /// if one is late.
+    fn progress_reload(&mut self) {
+        let Some(reload) = &self.reload else { return };
+        let (generation, started) = (reload.generation, reload.started);
+        let new = || self.workers.iter().filter(|w| w.generation == generation);
+        if new().any(|w| !w.serving) {
+            if started.elapsed() > START_TIMEOUT {
+                self.fail_reload(&format!("generation {generation} did not serve within {START_TIMEOUT:?}"));
+            }
+            return;
+        }
+        let pids: Vec<String> = new().map(|w| w.child.id().to_string()).collect();
+        let old = self.generation;
+        self.generation = generation;
+        self.reload = None;
+        for slot in &mut self.slots {
+            slot.restart_at = None;
+        }
+        for i in 0..self.workers.len() {
+            if self.workers[i].generation != generation && !self.workers[i].stopped {
+                self.tell(i, Signal::SIGTERM);
+            }
+        }
+        log::info(format_args!(
+            "reload: generation {generation} serving (pids {}); generation {old} draining",
+            pids.join(", ")
+        ));
+        self.notify.send("READY=1");
+    }
+
+    /// Stop the new generation; the old one keeps serving.
+    fn fail_reload(&mut self, why: &str) {
+        let Some(reload) = self.reload.take() else { return };
+        for i in 0..self.workers.len() {
+            let w = &self.workers[i];
+            if w.generation == reload.generation && !w.stopped {
+                // One not serving yet has no connection to lose.
+                self.tell(i, if w.serving { Signal::SIGTERM } else { Signal::SIGKILL });
+            }
+        }
+        log::error(format_args!("reload failed: {why}; generation {} keeps serving", self.generation));
+        self.notify.send("READY=1");
+    }
+
+    /// SIGTERM/SIGINT: drain every shard; a second one, or SIGQUIT (`immediate`), stops
+    /// them at once.
+    fn stop(&mut self, immediate: bool) {
+        if self.stopping == Some(true) {
+            return;
+        }
+        if self.stopping.is_none() {
+            self.notify.send("STOPPING=1");
+        }
+        self.reload = None;
+        // The shards' copies of the listeners are the last: once each shard has taken
+        // what its queue holds and closed its copy, new connections are refused.
+        for slot in &mut self.slots {
+            slot.listener = None;
+            slot.restart_at = None;
+        }
+        if immediate {
+            log::info(format_args!("stopping at once"));
+        } else {
+            log::info(format_args!("stopping: draining connections, {} s at most", self.grace.as_secs()));
+        }
+        for i in 0..self.workers.len() {
+            // A shard draining already (the old generation of a reload) keeps its deadline.
+            if immediate || !self.workers[i].stopped {
+                self.tell(i, if immediate { Signal::SIGQUIT } else { Signal::SIGTERM });
+            }
+        }
+        self.stopping = Some(immediate);
+    }
+
+    /// Start-up failed: stop whatever started, without waiting on it.
+    fn stop_now(&mut self) {
+        for w in &mut self.workers {
+            let _ = w.child.kill();
+            let _ = w.child.wait();
+        }
+        self.workers.clear();
     }
 }
 
-/// SIGTERM every worker, wait up to 10 s, then SIGKILL the rest.
-fn stop_all(children: &mut [Option<Child>]) {
-    for child in children.iter().flatten() {
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    for child in children.iter_mut().flatten() {
-        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
+/// How a worker ended, for a log line.
+fn ended(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(0), _) => "exited".to_string(),
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(sig)) => {
+            let name = Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_string());
+            format!("was killed by {name}")
         }
-        let _ = child.kill();
-        let _ = child.wait();
+        _ => format!("ended ({status})"),
     }
 }
 
-/// A worker process: take the inherited listener, pin to a core, serve until told to stop.
+/// systemd's readiness protocol: one datagram per state to `$NOTIFY_SOCKET` (a path, or
+/// `@name` in the abstract namespace), when it is set.
+struct Notify(Option<(std::os::unix::net::UnixDatagram, std::os::unix::net::SocketAddr)>);
+
+impl Notify {
+    fn from_env() -> Notify {
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let Some(path) = std::env::var_os("NOTIFY_SOCKET") else { return Notify(None) };
+        let path = path.to_string_lossy().into_owned();
+        let addr = match path.strip_prefix('@') {
+            Some(name) => SocketAddr::from_abstract_name(name),
+            None => SocketAddr::from_pathname(&path),
+        };
+        match (UnixDatagram::unbound(), addr) {
+            (Ok(socket), Ok(addr)) => Notify(Some((socket, addr))),
+            (Err(e), _) | (_, Err(e)) => {
+                log::warn(format_args!("NOTIFY_SOCKET={path}: {e}; systemd will not hear from this server"));
+                Notify(None)
+            }
+        }
+    }
+
+    fn send(&self, state: &str) {
+        if let Some((socket, addr)) = &self.0
+            && let Err(e) = socket.send_to_addr(state.as_bytes(), addr)
+        {
+            log::warn(format_args!("cannot tell systemd {state}: {e}"));
+        }
+    }
+}
+
+/// A worker process: take the inherited listener, pin to a core, say it serves, serve
+/// until told to stop.
 pub fn run_worker(config: &Config, index: usize) -> i32 {
-    // Die with the master rather than serve on as an orphan.
+    log::set_who(format!("shard {index}"));
+    let failed = |what: std::fmt::Arguments<'_>| {
+        log::error(what);
+        1
+    };
+    // Drain (SIGTERM below) rather than serve on as an orphan if the master dies.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
     let master = std::env::var(MASTER_PID_ENV).ok().and_then(|p| p.parse::<i32>().ok());
     if master != Some(nix::unistd::getppid().as_raw()) {
-        return fail(format_args!("shard {index}: the master has gone"));
+        return failed(format_args!("the master has gone"));
     }
-    let Some(fd) = std::env::var(LISTEN_FD_ENV).ok().and_then(|f| f.parse().ok()) else {
-        return fail(format_args!("shard {index}: --worker is internal; run c10k-server without it"));
+    let env_fd = |name| std::env::var(name).ok().and_then(|f| f.parse::<i32>().ok());
+    let (Some(listen_fd), Some(ready_fd)) = (env_fd(LISTEN_FD_ENV), env_fd(READY_FD_ENV)) else {
+        return failed(format_args!("--worker is internal; run c10k-server without it"));
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        if let Err(e) = signal_hook::flag::register(sig, Arc::clone(&stop)) {
-            return fail(format_args!("shard {index}: cannot handle signals: {e}"));
+    // SIGTERM drains, SIGQUIT stops at once. SIGINT (a terminal's ^C reaches the whole
+    // process group) and SIGHUP (a terminal hanging up) are the master's to act on: it
+    // passes on what the shards must do.
+    let stop = Stop::default();
+    let ignored = Arc::new(AtomicBool::new(false));
+    let handlers = [(SIGTERM, &stop.drain), (SIGQUIT, &stop.now), (SIGINT, &ignored), (SIGHUP, &ignored)];
+    for (signal, flag) in handlers {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
+            return failed(format_args!("cannot handle signals: {e}"));
         }
     }
     let core = core_affinity::get_core_ids().filter(|ids| !ids.is_empty()).map(|ids| ids[index % ids.len()]);
     let pinned = core.filter(|&c| core_affinity::set_for_current(c)).map(|c| c.id);
     let core = pinned.map_or_else(|| "unpinned".to_string(), |c| c.to_string());
     let result = match std::env::var(BACKEND_ENV).as_deref() {
-        Ok("uring") => serve::<UringDriver>(config, index, fd, &core, &stop),
-        _ => serve::<EpollDriver>(config, index, fd, &core, &stop),
+        Ok("uring") => serve::<UringDriver>(config, listen_fd, ready_fd, &core, &stop),
+        _ => serve::<EpollDriver>(config, listen_fd, ready_fd, &core, &stop),
     };
     match result {
         Ok(()) => 0,
-        Err(e) => fail(format_args!("shard {index}: {e}")),
+        Err(e) => failed(format_args!("{e}")),
     }
 }
 
-fn serve<D: Driver>(config: &Config, index: usize, fd: i32, core: &str, stop: &Arc<AtomicBool>) -> io::Result<()> {
-    let listener = sys::inherited_listener(fd)?;
-    let root = Root::open(&config.root)?;
+fn serve<D: Driver>(config: &Config, listen_fd: i32, ready_fd: i32, core: &str, stop: &Stop) -> io::Result<()> {
+    let listener = sys::inherited_listener(listen_fd)?;
+    let mut ready = sys::inherited_pipe(ready_fd)?;
+    let root = Root::open(&config.root)
+        .map_err(|e| io::Error::new(e.kind(), format!("--root {}: {e}", config.root.display())))?;
     let site = Site::new(root, Cache::new(4096, 64 << 20), config.limits());
     let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
     let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };
     let shard = Shard::<D>::new(listener, site, config.timeouts(), sizing)?;
-    say(format_args!("shard {index}: pid {}, core {core}, backend {}", std::process::id(), D::NAME));
-    shard.run(stop)
+    let generation = std::env::var(GENERATION_ENV).unwrap_or_else(|_| "1".to_string());
+    log::info(format_args!("serving: core {core}, backend {}, generation {generation}", D::NAME));
+    ready.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+    drop(ready);
+    shard.run(stop, config.shutdown_timeout * 1000)
 }

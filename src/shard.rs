@@ -9,10 +9,12 @@
 #![forbid(unsafe_code)]
 
 use crate::conn::Site;
-use crate::core::{Core, Timeouts, timer};
+use crate::core::{Core, Millis, Timeouts, Token, timer};
 use crate::driver::{Driver, Sizing};
+use crate::log;
 use std::io;
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -61,12 +63,40 @@ impl<D: Driver> Shard<D> {
         Ok(Shard { driver: D::new(listener, &sizing)?, core, clock })
     }
 
-    /// Run until `stop` is set (by a signal handler), then close every connection.
-    pub fn run(mut self, stop: &AtomicBool) -> io::Result<()> {
+    /// Serve until `stop` says so. A drain stops accepting, lets idle connections go,
+    /// finishes what is begun and returns when nothing is left, or after `grace`
+    /// milliseconds, closing what is left then; an immediate stop closes everything at once.
+    pub fn run(mut self, stop: &Stop, grace: Millis) -> io::Result<()> {
         let mut ready = Vec::new();
+        let mut drain_until = None;
         let result = loop {
-            if stop.load(Ordering::Relaxed) {
+            if stop.now.load(Ordering::Relaxed) {
+                log::info(format_args!("stopping at once: closing {} connections", self.core.len()));
                 break Ok(());
+            }
+            if drain_until.is_none() && stop.drain.load(Ordering::Relaxed) {
+                drain_until = Some(self.core.now() + grace);
+                self.core.drain();
+                self.driver.stop_accepting(&mut self.core);
+                log::info(format_args!(
+                    "draining: accepting no more; {} connections open, {} s at most",
+                    self.core.len(),
+                    grace / 1000
+                ));
+            }
+            if let Some(until) = drain_until {
+                if self.core.is_empty() && self.driver.quiet() {
+                    log::info(format_args!("drained"));
+                    break Ok(());
+                }
+                if self.core.now() >= until {
+                    log::warn(format_args!(
+                        "shutdown timeout ({} s): closing the {} connections left",
+                        grace / 1000,
+                        self.core.len()
+                    ));
+                    break Ok(());
+                }
             }
             let timeout = if self.core.has_ready() { Duration::ZERO } else { Duration::from_millis(timer::TICK_MS) };
             if let Err(e) = self.driver.wait(timeout) {
@@ -76,15 +106,31 @@ impl<D: Driver> Shard<D> {
             self.core.advance(now, wall);
             self.driver.dispatch(&mut self.core);
             self.core.expire();
-            self.core.take_ready(&mut ready);
-            for &token in &ready {
-                self.driver.resume(&mut self.core, token);
-            }
+            self.resume_ready(&mut ready);
         };
+        self.core.close_all();
+        self.resume_ready(&mut ready);
         if !self.driver.shutdown(&mut self.core) {
             // The kernel may still use connection buffers: leak them rather than free them.
             std::mem::forget(self);
         }
         result
     }
+
+    /// Carry out the next action of every connection on the core's ready list.
+    fn resume_ready(&mut self, ready: &mut Vec<Token>) {
+        self.core.take_ready(ready);
+        for &token in ready.iter() {
+            self.driver.resume(&mut self.core, token);
+        }
+    }
+}
+
+/// What the shard's signal handlers ask of it.
+#[derive(Default)]
+pub struct Stop {
+    /// Drain, then exit (SIGTERM).
+    pub drain: Arc<AtomicBool>,
+    /// Exit now (SIGQUIT).
+    pub now: Arc<AtomicBool>,
 }

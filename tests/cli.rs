@@ -181,18 +181,15 @@ fn banner_and_sigterm_stop_master_and_workers() {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = rx.recv_timeout(left).unwrap_or_else(|_| panic!("banner incomplete: {lines:?}"));
         lines.push(line.clone());
-        if let Some(rest) = line.strip_prefix("listening on http://") {
+        if let Some(rest) = common::text(&line).strip_prefix("listening on http://") {
             let a: std::net::SocketAddr = rest.split_whitespace().next().unwrap().parse().unwrap();
             assert_eq!(a.ip().to_string(), "127.0.0.1", "{line:?}");
             assert_ne!(a.port(), 0, "{line:?}");
+            assert_eq!(shards.len(), 2, "the master says it listens once every shard serves: {lines:?}");
             addr = Some(a);
-        } else if let Some(rest) = line.strip_prefix("shard ") {
-            let (n, rest) = rest.split_once(": pid ").unwrap_or_else(|| panic!("{line:?}"));
-            let (pid, rest) = rest.split_once(", core ").unwrap_or_else(|| panic!("{line:?}"));
-            let (core, backend) = rest.split_once(", backend ").unwrap_or_else(|| panic!("{line:?}"));
-            assert!(!core.is_empty(), "{line:?}");
+        } else if let Some((n, pid, backend)) = common::parse_shard_line(&line) {
             assert_eq!(backend, common::backend(), "{line:?}");
-            shards.push((n.parse().unwrap(), pid.parse().unwrap()));
+            shards.push((n, pid));
         }
     }
     shards.sort();
@@ -240,7 +237,7 @@ fn auto_prefers_uring_when_usable() {
         .expect("start c10k-server");
     let mut first = String::new();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    while !first.starts_with("listening on") {
+    while !common::text(&first).starts_with("listening on") {
         first.clear();
         assert!(std::io::BufRead::read_line(&mut stdout, &mut first).unwrap() > 0, "no listening line");
     }
@@ -268,6 +265,7 @@ fn target_conns_is_checked_against_capacity() {
     assert!(o.stdout.is_empty(), "nothing starts: {:?}", o.stdout);
 
     let server = common::Server::start(root.path(), &["--target-conns", "100"]);
-    let capacity = server.banner.iter().find(|l| l.starts_with("capacity: 1 shards × ")).expect("capacity line");
+    let capacity =
+        server.banner.iter().find(|l| common::text(l).starts_with("capacity: 1 shards × ")).expect("capacity line");
     assert!(capacity.contains("RLIMIT_NOFILE hard") && capacity.contains("bound by"), "{capacity}");
 }

@@ -1019,9 +1019,18 @@ fn shipped_unit_has_the_settings_each_with_a_comment() {
         "Restart=on-failure",
         "RestartSec=1",
         "KillSignal=SIGTERM",
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "KillMode=mixed",
     ] {
         assert!(lines.contains(&want), "{want}");
     }
+    // systemd's SIGKILL must come after the server's own drain has ended.
+    let stop: u64 =
+        lines.iter().find_map(|l| l.strip_prefix("TimeoutStopSec=")).expect("TimeoutStopSec").parse().unwrap();
+    let drain =
+        <c10k_server::config::Config as clap::Parser>::try_parse_from(["c10k-server"]).unwrap().shutdown_timeout;
+    assert!(stop > drain, "TimeoutStopSec={stop} is not above the default --shutdown-timeout {drain}");
     for (i, l) in lines.iter().enumerate() {
         if l.contains('=') && !l.starts_with('#') {
             assert!(i > 0 && lines[i - 1].starts_with('#'), "no comment above {l}");

@@ -50,7 +50,7 @@ impl Server {
         let addr = lines
             .by_ref()
             .map_while(Result::ok)
-            .find_map(|l| Some(l.strip_prefix("listening on http://")?.split(' ').next()?.to_string()));
+            .find_map(|l| Some(l.split_once(": listening on http://")?.1.split(' ').next()?.to_string()));
         // Keep reading, so the server never writes into a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
         let Some(addr) = addr else {

@@ -19,13 +19,16 @@ pub struct Site {
     /// Current `Date` value and the second it names; the shard refreshes both.
     pub date: [u8; crate::http::date::LEN],
     pub now: u64,
+    /// Every answer closes its connection (`Connection: close`): the shard is draining.
+    pub draining: bool,
     decoded: Vec<u8>,
     path: Vec<u8>,
 }
 
 impl Site {
     pub fn new(root: Root, cache: Cache, limits: Limits) -> Site {
-        let mut site = Site { root, cache, limits, date: [0; 29], now: 0, decoded: Vec::new(), path: Vec::new() };
+        let mut site =
+            Site { root, cache, limits, date: [0; 29], now: 0, draining: false, decoded: Vec::new(), path: Vec::new() };
         site.tick(0);
         site
     }
@@ -133,6 +136,7 @@ impl Conn {
 
     fn answer(&mut self, req: &Request<'_>, site: &mut Site, out: &mut Outbox) {
         let persistence = match (req.keep_alive, req.version) {
+            _ if site.draining => Persistence::Close,
             (false, _) => Persistence::Close,
             (true, crate::http::Version::Http10) => Persistence::KeepAlive,
             (true, crate::http::Version::Http11) => Persistence::Default,

@@ -3,7 +3,7 @@
 //! (`expire`) and the cap (`evict_idle`) are the other two ways a connection's life changes.
 
 use super::timer::{NOT_FILED, tick_at_or_after, tick_of};
-use super::{ANSWER_COST, Core, Event, Next, Phase, TURN_BUDGET, Timer, Token};
+use super::{ANSWER_COST, Core, DRAIN_IDLE, Event, Next, Phase, TURN_BUDGET, Timer, Token};
 use crate::conn::Conn;
 use crate::http::response::{self, Persistence};
 
@@ -152,7 +152,7 @@ impl<C> Core<C> {
             return;
         }
         slot.timer = timer;
-        let after = match timer {
+        let mut after = match timer {
             Timer::None => return,
             // A new connection waits for its first request as long as a request may take.
             Timer::Idle if slot.conn.answered == 0 => self.timeouts.request,
@@ -161,6 +161,9 @@ impl<C> Core<C> {
             Timer::Send => self.timeouts.send,
             Timer::Linger => self.timeouts.linger,
         };
+        if self.site.draining && matches!(timer, Timer::Idle | Timer::Linger) {
+            after = after.min(DRAIN_IDLE);
+        }
         slot.deadline = self.now + after;
         let tick = tick_at_or_after(slot.deadline);
         // Filed at an earlier tick already: it is refiled when that tick comes due. The
@@ -220,7 +223,7 @@ impl<C> Core<C> {
         Some(self.token(key))
     }
 
-    fn close(&mut self, key: usize, reset: bool) {
+    pub(super) fn close(&mut self, key: usize, reset: bool) {
         let slot = &mut self.slots[key];
         self.closing += usize::from(slot.phase != Phase::Closed);
         slot.phase = Phase::Closed;

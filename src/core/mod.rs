@@ -41,6 +41,12 @@ pub const ANSWER_COST: u32 = 16 << 10;
 /// (io_uring stops its receive) until the output has gone.
 pub const PENDING_CAP: usize = 256 * 1024;
 
+/// Once the shard drains, a connection idle between requests (or new, with nothing
+/// received) is kept this long at most, and one lingering after our FIN as long: a client
+/// whose next request is already on its way is answered (with `Connection: close`) instead
+/// of finding the connection closed under it, and one with nothing to send is let go soon.
+pub const DRAIN_IDLE: Millis = 500;
+
 #[derive(Clone, Copy, Debug)]
 pub struct Timeouts {
     /// Idle between requests (keep-alive). A new connection waits for its first request
@@ -357,6 +363,45 @@ impl<C> Core<C> {
         for &token in into.iter() {
             if let Some(key) = self.live(token) {
                 self.slots[key].queued = false;
+            }
+        }
+    }
+
+    /// Stop keeping connections alive: every answer from now on says `Connection: close`;
+    /// connections idle between requests (or new, with nothing received) and lingering
+    /// ones are closed within `DRAIN_IDLE`. Requests received are answered and responses
+    /// in flight finish; the shard is done when `is_empty`.
+    pub fn drain(&mut self) {
+        if std::mem::replace(&mut self.site.draining, true) {
+            return;
+        }
+        let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            let slot = &mut self.slots[key];
+            if matches!(slot.timer, Timer::Idle | Timer::Linger) {
+                // Set again, under the drain's limit.
+                slot.timer = Timer::None;
+                self.settle(key);
+            }
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.site.draining
+    }
+
+    /// Close every connection now (a drain ran out of time, or the stop is immediate): one
+    /// with a response still unsent is reset, so the kernel drops what the client did not
+    /// take instead of holding it; the others are closed. Each goes on the ready list for
+    /// its driver to carry out.
+    pub fn close_all(&mut self) {
+        let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            if self.slots[key].phase != Phase::Closed {
+                let reset = self.slots[key].conn.out.is_some();
+                self.close(key, reset);
+                self.settle(key);
+                self.wake(key);
             }
         }
     }

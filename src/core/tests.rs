@@ -336,3 +336,51 @@ fn idle_connection_is_small() {
     let conn = Conn::default();
     assert!(conn.pending.capacity() == 0 && conn.out.is_none());
 }
+
+#[test]
+fn a_drain_lets_idle_connections_go_soon_and_closes_the_rest_after_their_answers() {
+    let mut core = core_with(10);
+    let idle = kept_alive(&mut core, 1_000);
+    let download = downloading(&mut core, 1_000);
+    let fresh = core.accept(()).unwrap();
+    let partial = core.accept(()).unwrap();
+    assert_eq!(step(&mut core, partial, Event::Received(b"GET /index.html HT")), Next::Receive);
+    at(&mut core, 2_000);
+    core.drain();
+    assert!(at(&mut core, 2_000 + DRAIN_IDLE - 1).is_empty(), "closed before DRAIN_IDLE");
+    let mut due = at(&mut core, 2_000 + DRAIN_IDLE);
+    due.sort_by_key(|t| t.0);
+    assert_eq!(due, [idle, fresh], "the idle and the new connection are let go, no other");
+    assert_eq!(step(&mut core, idle, Event::Resume), Next::Close);
+    assert_eq!(step(&mut core, fresh, Event::Resume), Next::Close);
+
+    // A request already begun is answered, with the connection's last response.
+    let (sent, next) = run(&mut core, partial, Event::Received(b"TP/1.1\r\nHost: x\r\n\r\n"));
+    let text = String::from_utf8(sent).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200 ") && text.contains("\r\nConnection: close\r\n"), "{text}");
+    assert_eq!(next, Next::Shutdown);
+    assert_eq!(step(&mut core, partial, Event::Shut), Next::Drain);
+
+    // The download, begun as keep-alive, finishes whole; then the connection goes.
+    let (sent, next) = run(&mut core, download, Event::Sent(0));
+    assert_eq!((sent.len(), next), (BIG, Next::Yield), "a megabyte spends the turn's budget");
+    assert_eq!(at(&mut core, 2_600), [download], "it yielded its turn");
+    assert_eq!(step(&mut core, download, Event::Resume), Next::Receive);
+    // Both idle (or lingering after the last answer) from 2.5 s, for DRAIN_IDLE.
+    fires_at(&mut core, 2_500 + DRAIN_IDLE, &[partial, download]);
+    assert_eq!(step(&mut core, partial, Event::Resume), Next::Close);
+    assert_eq!(step(&mut core, download, Event::Resume), Next::Close);
+}
+
+#[test]
+fn close_all_resets_only_connections_with_output_unsent() {
+    let mut core = core_with(10);
+    let idle = kept_alive(&mut core, 1_000);
+    let download = downloading(&mut core, 1_000);
+    core.close_all();
+    let mut ready = Vec::new();
+    core.take_ready(&mut ready);
+    assert_eq!(ready, [idle, download]);
+    assert_eq!(step(&mut core, idle, Event::Resume), Next::Close);
+    assert_eq!(step(&mut core, download, Event::Resume), Next::Abort);
+}

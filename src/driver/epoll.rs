@@ -38,7 +38,8 @@ pub struct EpollDriver {
     events: Box<[EpollEvent]>,
     /// Events the last wait returned.
     pending: usize,
-    listener: TcpListener,
+    /// `None` once the shard stopped accepting.
+    listener: Option<TcpListener>,
     buf: Box<[u8]>,
     /// The listener may have connections waiting.
     accept_ready: bool,
@@ -57,7 +58,7 @@ impl Driver for EpollDriver {
             epoll,
             events: vec![EpollEvent::empty(); BATCH].into_boxed_slice(),
             pending: 0,
-            listener,
+            listener: Some(listener),
             buf: vec![0; READ_BUF].into_boxed_slice(),
             accept_ready: false,
             accept_more: false,
@@ -96,11 +97,28 @@ impl Driver for EpollDriver {
             let standing = if io.awaiting_input && io.readable { None } else { Some(Event::Resume) };
             self.drive(core, token, standing);
         }
-        self.accept(core);
+        self.accept(core, ACCEPT_BUDGET);
     }
 
     fn resume(&mut self, core: &mut Core<ConnIo>, token: Token) {
         self.drive(core, token, Some(Event::Resume));
+    }
+
+    fn stop_accepting(&mut self, core: &mut Core<ConnIo>) {
+        let Some(listener) = &self.listener else { return };
+        // The listener's open file may live on in other processes (the master, a new
+        // generation of shards), and epoll watches the file, not this descriptor: without
+        // the delete, its edges would keep coming after the close.
+        let _ = self.epoll.delete(listener.as_fd());
+        self.accept_ready = true;
+        self.accept(core, usize::MAX);
+        self.listener = None;
+        self.accept_ready = false;
+        self.accept_more = false;
+    }
+
+    fn quiet(&self) -> bool {
+        true
     }
 
     fn shutdown(&mut self, core: &mut Core<ConnIo>) -> bool {
@@ -155,9 +173,8 @@ impl EpollDriver {
     /// Accept up to the turn's budget. At the cap, close the longest-idle keep-alive
     /// connection to make room; with none idle, leave the rest in the backlog and try
     /// again next turn.
-    fn accept(&mut self, core: &mut Core<ConnIo>) {
+    fn accept(&mut self, core: &mut Core<ConnIo>, mut budget: usize) {
         self.accept_more = false;
-        let mut budget = ACCEPT_BUDGET;
         while self.accept_ready {
             if budget == 0 {
                 self.accept_more = true;
@@ -166,7 +183,8 @@ impl EpollDriver {
             if core.is_full() && !core.has_idle() {
                 return;
             }
-            let stream = match sys::accept(&self.listener) {
+            let Some(listener) = &self.listener else { return };
+            let stream = match sys::accept(listener) {
                 Ok(stream) => stream,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
                     self.accept_ready = false;
@@ -176,7 +194,7 @@ impl EpollDriver {
                 Err(e) => {
                     // EMFILE, ENFILE, ENOBUFS: leave the rest in the backlog, retry next turn.
                     if !matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) {
-                        eprintln!("c10k-server: accept: {e}");
+                        crate::log::error(format_args!("accept: {e}"));
                     }
                     return;
                 }

@@ -23,7 +23,8 @@
 //!
 //! New connections: each turn a driver accepts at most `ACCEPT_BUDGET`; at the cap it has
 //! the core close its longest-idle keep-alive connection to make room, and when none is
-//! idle it leaves the rest in the listen backlog.
+//! idle it leaves the rest in the listen backlog. A draining shard accepts what its
+//! listener holds once more and then closes its copy of it (`stop_accepting`).
 //!
 //! Reads land first in memory the shard owns (epoll: one read buffer per shard; io_uring:
 //! a provided-buffer ring), and only an unparsed tail is copied into the connection, so an
@@ -87,6 +88,15 @@ pub trait Driver: Sized {
 
     /// Carry out the next action of a connection from the core's ready list.
     fn resume(&mut self, core: &mut Core<Self::ConnIo>, token: Token);
+
+    /// Stop taking new connections: those the listener holds now are accepted (within the
+    /// cap) and served, then the driver lets go of the listener. What arrives later waits
+    /// for another process holding the same listener, or is refused once none does.
+    fn stop_accepting(&mut self, core: &mut Core<Self::ConnIo>);
+
+    /// No accepted connection waits for a slot and no accept is in flight: with the core
+    /// empty, a draining shard is done.
+    fn quiet(&self) -> bool;
 
     /// Close every connection. True when the kernel holds nothing of ours any more; false
     /// if it may still (io_uring operations that would not cancel), in which case the

@@ -98,3 +98,17 @@ pub fn inherited_listener(fd: RawFd) -> io::Result<TcpListener> {
     listener.set_nonblocking(true)?;
     Ok(listener)
 }
+
+/// The pipe a worker inherited from the master as descriptor `fd`, to say it serves.
+pub fn inherited_pipe(fd: RawFd) -> io::Result<std::fs::File> {
+    // SAFETY: F_GETFD reads only the descriptor table; it fails with EBADF if `fd` is not
+    // open.
+    if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } == -1 {
+        return Err(io::Error::new(ErrorKind::InvalidInput, format!("fd {fd} is not open")));
+    }
+    // SAFETY: the master put this pipe at `fd` for this process alone, and nothing else in
+    // this process has claimed it (checked open above).
+    let pipe = unsafe { std::fs::File::from_raw_fd(fd) };
+    set_inheritable(&pipe, false)?;
+    Ok(pipe)
+}

@@ -56,7 +56,8 @@ pub struct ConnIo {
 
 pub struct UringDriver {
     uring: Uring,
-    listener: TcpListener,
+    /// `None` once the shard stopped accepting.
+    listener: Option<TcpListener>,
     accept_armed: bool,
     accept_cancelling: bool,
     accept_retry_at: Millis,
@@ -81,7 +82,7 @@ impl Driver for UringDriver {
         let uring = Uring::new(1024, sizing.recv_buffers.unwrap_or(derived), RECV_BUF)?;
         let mut driver = UringDriver {
             uring,
-            listener,
+            listener: Some(listener),
             accept_armed: false,
             accept_cancelling: false,
             accept_retry_at: 0,
@@ -121,6 +122,25 @@ impl Driver for UringDriver {
 
     fn resume(&mut self, core: &mut Core<ConnIo>, token: Token) {
         drive(&mut self.uring.ring, core, token, Event::Resume);
+    }
+
+    fn stop_accepting(&mut self, core: &mut Core<ConnIo>) {
+        let Some(listener) = self.listener.take() else { return };
+        // What the multishot accept takes before its cancellation lands still arrives, and
+        // is served; what is queued now is taken here.
+        self.accepting(false);
+        loop {
+            match sys::accept(&listener) {
+                Ok(stream) => self.overflow.push_back(stream),
+                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => {}
+                Err(_) => break,
+            }
+        }
+        self.admit(core);
+    }
+
+    fn quiet(&self) -> bool {
+        !self.accept_armed && self.overflow.is_empty()
     }
 
     fn shutdown(&mut self, core: &mut Core<ConnIo>) -> bool {
@@ -201,7 +221,7 @@ impl UringDriver {
         }
         if result < 0 {
             if result != -libc::EMFILE && result != -libc::ENFILE {
-                eprintln!("c10k-server: accept: {}", io::Error::from_raw_os_error(-result));
+                crate::log::error(format_args!("accept: {}", io::Error::from_raw_os_error(-result)));
             }
             // Let closes free descriptors before trying again.
             self.accept_retry_at = core.now() + ACCEPT_RETRY;
@@ -263,8 +283,11 @@ impl UringDriver {
     }
 
     fn accepting(&mut self, want: bool) {
-        if want && !self.accept_armed {
-            let accept = opcode::AcceptMulti::new(Fd(self.listener.as_raw_fd()))
+        if want
+            && !self.accept_armed
+            && let Some(listener) = &self.listener
+        {
+            let accept = opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
                 .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
                 .build();
             self.uring.ring.push(accept.user_data(OP_ACCEPT));

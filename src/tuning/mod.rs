@@ -14,6 +14,9 @@ pub const RESERVE_FDS: u64 = 64 + crate::files::cache::MAX_FDS as u64;
 /// Kernel memory one mostly idle connection costs (socket, TCP state, the smallest
 /// buffers) plus its slot here: a deliberately round estimate.
 pub const BYTES_PER_CONN: u64 = 10 * 1024;
+/// Connections the server is expected to hold when `--target-conns` does not say: below
+/// this, the start warns which limit stands in the way.
+pub const DEFAULT_TARGET: u64 = 10_000;
 /// The listen backlog a shard wants; the kernel caps it at net.core.somaxconn.
 pub const WANTED_BACKLOG: u64 = 4096;
 
@@ -87,12 +90,17 @@ pub fn plan(host: &Host, shards: u64, target: Option<u64>, uring: bool) -> Resul
     {
         return Err(Refusal(refusal(host, binding, target, capacity, shards)));
     }
-    if binding == Limit::Nofile && !host.cap_sys_resource && target.is_none() {
-        warnings.push(format!(
-            "RLIMIT_NOFILE binds first: {} fds per shard; raise the hard limit (LimitNOFILE= in the unit, \
-             nofile in /etc/security/limits.d/) or run more shards",
-            host.nofile_hard
-        ));
+    if target.is_none() && capacity < DEFAULT_TARGET {
+        let fix = match binding {
+            Limit::Nofile | Limit::NrOpen => format!(
+                "RLIMIT_NOFILE hard is {} ({per_shard_fds} connections a shard); raise it (LimitNOFILE= in \
+                 the unit, nofile in /etc/security/limits.d/) or run more shards",
+                host.nofile_hard
+            ),
+            Limit::FileMax => "fs.file-max binds first; raise it with sysctl -w fs.file-max=N".to_string(),
+            Limit::Memory => "memory binds first".to_string(),
+        };
+        warnings.push(format!("this server can hold {capacity} connections, fewer than {DEFAULT_TARGET}: {fix}"));
     }
     if let Some(s) = host.somaxconn
         && s < WANTED_BACKLOG

@@ -21,8 +21,18 @@ fn capacity_is_shards_times_per_process_fds() {
     assert_eq!(p.per_shard, 20_000 - RESERVE_FDS);
     assert_eq!(p.capacity, 2 * (20_000 - RESERVE_FDS));
     assert_eq!((p.binding, p.nofile, p.raise_hard_to), (Limit::Nofile, 20_000, None));
+    assert!(p.warnings.is_empty(), "nothing stands between this host and 10,000: {:?}", p.warnings);
+}
+
+#[test]
+fn a_warning_only_when_a_limit_stands_below_the_default_target() {
+    let host = Host { nofile_hard: 1024, ..dev_box() };
+    let p = plan(&host, 1, None, false).unwrap();
     assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
-    assert!(p.warnings[0].starts_with("RLIMIT_NOFILE binds first"));
+    let w = &p.warnings[0];
+    assert!(w.starts_with("this server can hold 768 connections, fewer than 10000: RLIMIT_NOFILE hard is 1024"), "{w}");
+    let enough = plan(&host, 20, None, false).unwrap();
+    assert!(enough.warnings.is_empty(), "20 shards × 768 hold 10,000: {:?}", enough.warnings);
 }
 
 #[test]

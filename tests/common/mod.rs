@@ -82,8 +82,11 @@ impl Drop for TempDir {
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
-    /// Lines the server printed on stdout before it was ready.
+    /// Lines the server printed (stdout and stderr) before it was ready.
     pub banner: Vec<String>,
+    /// The lines it prints from then on, stdout and stderr (which also goes to the test's
+    /// stderr as before).
+    pub lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -95,6 +98,11 @@ impl Server {
 
     /// `start`, with RLIMIT_NOFILE (soft and hard) set to `nofile` for the server.
     pub fn start_with_nofile(root: &Path, extra: &[&str], nofile: Option<u32>) -> Server {
+        Self::start_with(root, extra, nofile, &[])
+    }
+
+    /// `start_with_nofile`, with `env` added to the server's environment.
+    pub fn start_with(root: &Path, extra: &[&str], nofile: Option<u32>, env: &[(&str, &str)]) -> Server {
         let mut args: Vec<String> = vec!["--listen".into(), "127.0.0.1:0".into(), "--root".into()];
         args.push(root.display().to_string());
         if !extra.contains(&"--backend") {
@@ -114,9 +122,10 @@ impl Server {
                 sh
             }
         };
+        command.envs(env.iter().copied());
         let mut child =
-            command.args(&args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start c10k-server");
-        let rx = stdout_lines(&mut child);
+            command.args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start c10k-server");
+        let rx = output_lines(&mut child);
         let mut banner = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         let addr = loop {
@@ -126,19 +135,52 @@ impl Server {
                 panic!("server did not print its address; printed so far: {banner:?}")
             });
             banner.push(line.clone());
-            if let Some(rest) = line.strip_prefix("listening on http://") {
+            if let Some(rest) = text(&line).strip_prefix("listening on http://") {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
         };
-        // Each shard prints its own line once it is up; wait for all of them.
-        while banner.iter().filter(|l| l.starts_with("shard ")).count() < shards {
+        // Each shard says it serves before the master says it listens.
+        while banner.iter().filter(|l| parse_shard_line(l).is_some()).count() < shards {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) => banner.push(line),
                 Err(_) => panic!("shards did not all start; printed so far: {banner:?}"),
             }
         }
-        Server { child, addr, banner }
+        Server { child, addr, banner, lines: rx }
+    }
+
+    /// The first line printed from now on whose log text satisfies `want`; panics after
+    /// `limit`, listing what was printed instead.
+    #[track_caller]
+    pub fn wait_line(&self, limit: Duration, want: impl Fn(&LogLine) -> bool) -> LogLine {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => match parse_log(&line) {
+                    Some(l) if want(&l) => return l,
+                    _ => seen.push(line),
+                },
+                Err(_) => panic!("no such line within {limit:?}; printed meanwhile: {seen:#?}"),
+            }
+        }
+    }
+
+    /// Every line printed from now until `until` (or the server's exit); each must be one
+    /// whole log line, whichever of the server's processes wrote it.
+    #[track_caller]
+    pub fn lines_until(&self, until: Instant) -> Vec<LogLine> {
+        let mut out = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            out.push(parse_log(&line).unwrap_or_else(|| panic!("not one whole log line: {line:?}")));
+        }
+        out
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn connect(&self) -> TcpStream {
@@ -170,6 +212,32 @@ impl Server {
         let (mut v, _) = self.exchange(raw.as_bytes(), 1, head_only);
         v.pop().unwrap_or_else(|| panic!("no response to {raw:?}"))
     }
+}
+
+/// Lines of `child`'s stdout and stderr, in one channel, read on threads so a test can
+/// wait with a deadline; stderr lines are also copied to the test's own stderr.
+pub fn output_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("{line}");
+            if tx2.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let stdout = stdout_lines(child);
+    std::thread::spawn(move || {
+        for line in stdout {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Lines of `child`'s stdout, read on a thread so a test can wait with a deadline.
@@ -205,13 +273,39 @@ pub fn socket_fds(pid: u32) -> usize {
         .count()
 }
 
-/// `shard N: pid P, core C, backend B` → (N, P, B).
+/// A line the server logged: `2026-11-28T14:10:03.123Z c10k-server[PID] WHO: TEXT`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub time: String,
+    pub pid: u32,
+    /// `master` or `shard N`.
+    pub who: String,
+    pub text: String,
+}
+
+/// `line` as a log line, or `None` if it is not one.
+pub fn parse_log(line: &str) -> Option<LogLine> {
+    let (time, rest) = line.split_once(' ')?;
+    let ok = time.len() == 24 && time.as_bytes()[10] == b'T' && time.ends_with('Z');
+    let rest = rest.strip_prefix("c10k-server[")?;
+    let (pid, rest) = rest.split_once("] ")?;
+    let (who, text) = rest.split_once(": ")?;
+    let pid = pid.parse().ok()?;
+    ok.then(|| LogLine { time: time.into(), pid, who: who.into(), text: text.into() })
+}
+
+/// The text of a log line, after its time, process and writer ("" for any other line).
+pub fn text(line: &str) -> String {
+    parse_log(line).map(|l| l.text).unwrap_or_default()
+}
+
+/// `… c10k-server[P] shard N: serving: core C, backend B, generation G` → (N, P, B).
 pub fn parse_shard_line(line: &str) -> Option<(usize, u32, String)> {
-    let rest = line.strip_prefix("shard ")?;
-    let (n, rest) = rest.split_once(": pid ")?;
-    let (pid, rest) = rest.split_once(", core ")?;
-    let (_core, backend) = rest.split_once(", backend ")?;
-    Some((n.parse().ok()?, pid.parse().ok()?, backend.to_string()))
+    let l = parse_log(line)?;
+    let n = l.who.strip_prefix("shard ")?.parse().ok()?;
+    let (_core, rest) = l.text.strip_prefix("serving: core ")?.split_once(", backend ")?;
+    let (backend, _generation) = rest.split_once(", generation ")?;
+    Some((n, l.pid, backend.to_string()))
 }
 
 impl Drop for Server {
