@@ -1,5 +1,9 @@
 # c10k-server: `make run` serves ./html on :8080, `make test` runs every test.
 CARGO ?= cargo
+# `make run LISTEN=127.0.0.1:18084 ROOT=/srv/www ARGS="--shards 2"`: every default can be
+# overridden, and ARGS come last, so a flag in them overrides an earlier one.
+LISTEN ?= 0.0.0.0:8080
+ROOT ?= ./html
 ARGS ?=
 
 .PHONY: build run test lint fmt clean loadtest loadtest-compare report
@@ -8,7 +12,7 @@ build:
 	$(CARGO) build --release
 
 run: build
-	./target/release/c10k-server --listen 0.0.0.0:8080 --root ./html $(ARGS)
+	./target/release/c10k-server --listen $(LISTEN) --root $(ROOT) $(ARGS)
 
 # Unit, property and integration tests; every integration test that starts a server runs
 # once per backend (for_each_backend! in tests/common).
@@ -30,7 +34,8 @@ loadtest-compare:
 report:
 	$(CARGO) build --release -p c10k-load --bin c10k-report
 	./target/release/c10k-report loadtest/results/latest.csv loadtest/results/report.svg \
-		"c10k-server: index.html under wrk, $$(date +%F), $$(nproc) CPUs, $$(uname -r)"
+		"c10k-server load test: $$(nproc) CPUs, Linux $$(uname -r)" \
+		--shards "$${SHARDS:-$$(nproc)}" --host "$$(hostname)"
 
 lint:
 	$(CARGO) fmt --all -- --check

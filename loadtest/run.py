@@ -5,7 +5,8 @@ For each target a fresh server starts on a free loopback port; wrk (or c10k-load
 held-connection scenario) drives it; the server's CPU (utime+stime of every worker, from
 /proc, before and after) and RSS are read around each scenario. Prints a markdown table,
 writes loadtest/results/latest.json and latest.csv. DURATION=S shortens every scenario;
-ONLY=regex keeps the scenarios whose name matches; SHARDS=N (default: CPUs); ROUNDS=N runs
+ONLY=regex keeps the scenarios whose name matches (when none does, it names them and exits 2,
+writing nothing); SHARDS=N (default: CPUs); ROUNDS=N runs
 each scenario N times, the servers alternating, and reports medians; BASELINE=path/to/an
 older c10k-server runs it too, beside the current build, and prints the ratios of CPU per
 request (current / baseline) per backend and scenario.
@@ -19,7 +20,7 @@ report. Its CPU is the whole server's: the master, its live shards, and the shar
 older BASELINE).
 """
 import statistics
-import json, os, re, shutil, signal, socket, subprocess, sys, threading, time
+import datetime, json, os, re, shutil, signal, socket, subprocess, sys, threading, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "loadtest", "results")
@@ -252,18 +253,32 @@ def run_wrk(port, path, conns, pipeline):
     return requests, to_us(p50.group(1)) if p50 else None, to_us(p99.group(1)) if p99 else None, errors
 
 
+# c10k-load's line (on stderr, within 100 ms) once every idle connection is open.
+IDLE_READY = re.compile(r"^c10k-load: idle ready (\d+) in ([\d.]+) s$")
+
+
 def run_load(target, path, conns, idle):
     """c10k-load holding `idle` connections; returns its numbers and the server's RSS growth
-    per held connection, sampled while they are all open."""
+    per held connection, sampled the moment c10k-load says they are all open (None, with a
+    note, when they never all were within the run)."""
     report = os.path.join(RESULTS, "c10k-load.json")
     cmd = [LOAD, "--url", f"http://127.0.0.1:{target.port}{path}", "--conns", str(conns), "--idle", str(idle),
            "--duration", str(DURATION), "--json", report]
     rss0 = target.rss_bytes()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # The idle population connects in the first moments; sample well inside the run.
-    time.sleep(DURATION * 0.6)
-    rss_per_idle = max(0, target.rss_bytes() - rss0) // idle if idle else None
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    rss_per_idle = None
+    ready = None
+    # Its stderr is read to the end (progress lines and all), so it never blocks on the pipe.
+    for line in proc.stderr:
+        if ready is None and idle and (m := IDLE_READY.match(line.strip())):
+            rss_per_idle = max(0, target.rss_bytes() - rss0) // idle
+            ready = float(m.group(2))
+            print(f"loadtest: {target.label} idle population {idle:,} open in {ready:.2f} s; RSS sampled then",
+                  file=sys.stderr)
     proc.wait()
+    if idle and ready is None:
+        print(f"loadtest: {target.label} idle population of {idle:,} never all open within {DURATION} s; "
+              "RSS per idle connection n/a (give it more DURATION)", file=sys.stderr)
     with open(report) as f:
         r = json.load(f)
     errors = sum(r["errors"].values()) if isinstance(r.get("errors"), dict) else int(r.get("errors", 0))
@@ -350,24 +365,52 @@ def measure(target, scenario):
     }
 
 
-def ensure(tool, package):
+# What to do about a missing tool, after the apt-get package.
+WHERE = {"wrk": "or build it from https://github.com/wg/wrk", "nginx": "or see https://nginx.org/en/linux_packages.html"}
+
+
+def ensure(tool, package, why=""):
+    """`tool` on PATH, installed with apt-get when running as root and apt-get is there; else
+    say what to install and exit 2."""
     if shutil.which(tool):
         return True
-    if os.geteuid() == 0:
+    if os.geteuid() == 0 and shutil.which("apt-get"):
         print(f"loadtest: installing {package} (apt-get install -y {package})", file=sys.stderr)
         subprocess.run(["apt-get", "install", "-y", "-qq", package], stdout=subprocess.DEVNULL)
     if not shutil.which(tool):
-        sys.exit(f"loadtest: {tool} is missing; install it with: sudo apt-get install -y {package}")
+        print(f"loadtest: {tool} is needed{why}: apt-get install {package} (Debian/Ubuntu) {WHERE[tool]}",
+              file=sys.stderr)
+        sys.exit(2)
     return True
+
+
+def select(only):
+    """The scenarios whose name matches the ONLY regex; exits 2 when it is no regex or none does."""
+    try:
+        pattern = re.compile(only)
+    except re.error as e:
+        print(f"loadtest: ONLY={only!r} is not a regular expression: {e}", file=sys.stderr)
+        sys.exit(2)
+    scenarios = [s for s in SCENARIOS if pattern.search(s[0])]
+    if not scenarios:
+        names = ", ".join(repr(s[0]) for s in SCENARIOS)
+        print(f"loadtest: no scenario matches {only!r}; scenarios are: {names}", file=sys.stderr)
+        sys.exit(2)
+    return scenarios
 
 
 def main():
     compare = "--compare" in sys.argv
     # ONLY=regex keeps the scenarios whose name matches (e.g. ONLY='index c100$').
-    only = re.compile(os.environ.get("ONLY", ""))
-    scenarios = [s for s in SCENARIOS if only.search(s[0])]
-    ensure("wrk", "wrk")
-    kinds = ["epoll", "uring"] + (["nginx"] if compare and ensure("nginx", "nginx-light") else [])
+    scenarios = select(os.environ.get("ONLY", ""))
+    for binary in (SERVER, LOAD):
+        if not os.access(binary, os.X_OK):
+            print(f"loadtest: {os.path.relpath(binary, ROOT)} is missing: cargo build --release --workspace",
+                  file=sys.stderr)
+            sys.exit(2)
+    if any(s[1] == "wrk" for s in scenarios):
+        ensure("wrk", "wrk")
+    kinds = ["epoll", "uring"] + (["nginx"] if compare and ensure("nginx", "nginx-light", " for --compare") else [])
     if BASELINE:
         if not os.access(BASELINE, os.X_OK):
             sys.exit(f"loadtest: BASELINE={BASELINE} is not an executable c10k-server")
@@ -404,6 +447,7 @@ def main():
         f.write(",".join(keys) + "\n")
         for r in rows:
             f.write(",".join("" if r.get(k) is None else str(r[k]) for k in keys) + "\n")
+    print_header()
     print_table(rows)
     if BASELINE:
         print_ratios(rows)
@@ -437,19 +481,50 @@ def print_ratios(rows):
             print(f"| {kind} | {scenario} | {base} | {now} | {now / base:.3f} |")
 
 
+def print_header():
+    """One line above the table: how the run was made, and where."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    rounds = f"{ROUNDS} round{'s, medians' if ROUNDS != 1 else ''}"
+    print(f"{DURATION} s per scenario, {SHARDS} shard{'s' if SHARDS != 1 else ''}, {rounds}; {now}; "
+          f"{socket.gethostname()}: Linux {os.uname().release}, {cpus} CPU{'s' if cpus != 1 else ''}")
+    print()
+
+
+def ms(us):
+    """Microseconds as milliseconds to two or three figures: 0.096, 0.96, 4.9, 138."""
+    v = us / 1000
+    if v < 0.995:
+        return f"{v:.2g}"
+    return f"{v:.1f}" if v < 9.95 else f"{v:,.0f}"
+
+
+def figures(x):
+    """CPU time per request to three figures: 0.123, 1.23, 12.3, 123, 1,234."""
+    if x >= 99.95:
+        return f"{x:,.0f}"
+    return f"{x:.1f}" if x >= 9.995 else f"{x:.2f}" if x >= 0.9995 else f"{x:.3f}"
+
+
 def print_table(rows):
-    head = ["backend", "scenario", "tool", "conns", "idle", "req/s", "p50 µs", "p99 µs", "errors",
+    head = ["backend", "scenario", "tool", "conns", "idle", "req/s", "p50 ms", "p99 ms", "errors",
             "CPU µs/req", "RSS B/idle conn"]
     # The reloads column only where the reload scenario ran.
     reloads = any("reloads" in r for r in rows)
     head += ["reloads"] if reloads else []
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
+    some = lambda v, f: "–" if v is None else f(v)
+    count = lambda v: f"{v:,.0f}"
     for r in rows:
-        cells = [r["backend"], r["scenario"], r["tool"], r["connections"], r["idle"], f"{r['rps']:,.0f}",
-                 r["p50_us"], r["p99_us"], r["errors"], r["server_cpu_us_per_req"],
-                 r["server_rss_bytes_per_idle_conn"]] + ([r.get("reloads")] if reloads else [])
-        print("| " + " | ".join("–" if c is None else str(c) for c in cells) + " |")
+        # No RSS figure for a held population: the idle connections were never all open.
+        rss = r["server_rss_bytes_per_idle_conn"]
+        rss = "n/a" if rss is None and r["idle"] else some(rss, count)
+        cells = [r["backend"], r["scenario"], r["tool"], count(r["connections"]), count(r["idle"]),
+                 count(r["rps"]), some(r["p50_us"], ms), some(r["p99_us"], ms), count(r["errors"]),
+                 some(r["server_cpu_us_per_req"], figures), rss]
+        cells += [some(r.get("reloads"), count)] if reloads else []
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

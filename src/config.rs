@@ -4,13 +4,21 @@
 
 use crate::driver::Backend;
 use clap::Parser;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "c10k-server", version, about = "A sharded static-file HTTP/1.1 server")]
+#[command(
+    name = "c10k-server",
+    version,
+    about = "A sharded static-file HTTP/1.1 server",
+    allow_negative_numbers = true,
+    // A flag given again overrides the earlier one: `make run ARGS="--listen …"` works.
+    args_override_self = true
+)]
 pub struct Config {
-    /// Address to listen on; port 0 picks a free port (the address chosen is printed)
+    /// Address to listen on (a host name is resolved, its first address used); port 0 picks
+    /// a free port (the address chosen is printed)
     #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
     pub listen: SocketAddr,
 
@@ -39,7 +47,7 @@ pub struct Config {
     pub max_headers: usize,
 
     /// Largest request body read and discarded, in bytes (413 beyond)
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = parse_bytes)]
     pub max_body: u64,
 
     /// Seconds an idle keep-alive connection is kept
@@ -75,14 +83,47 @@ pub struct Config {
     pub worker: Option<usize>,
 }
 
+const LISTEN_EXAMPLE: &str = "e.g. 127.0.0.1:8080, [::]:8080 or localhost:8080";
+
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
-    s.parse().map_err(|_| "expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::]:8080".to_string())
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(format!("expected ADDR:PORT, {LISTEN_EXAMPLE}"));
+    };
+    let port: u16 = match port.parse::<u64>() {
+        Ok(p) if p <= u64::from(u16::MAX) => p as u16,
+        Ok(p) => return Err(format!("port {p} is out of range (0 to 65535), {LISTEN_EXAMPLE}")),
+        Err(_) => return Err(format!("{port:?} is not a port number, {LISTEN_EXAMPLE}")),
+    };
+    if host.is_empty() {
+        return Err(format!("no address before the port, {LISTEN_EXAMPLE}"));
+    }
+    // A host name: the resolver's first address, as nginx's `listen` takes it.
+    match (host.trim_matches(['[', ']']), port).to_socket_addrs() {
+        Ok(mut addrs) => addrs.next().ok_or_else(|| format!("{host} has no address, {LISTEN_EXAMPLE}")),
+        Err(e) => Err(format!("cannot resolve {host}: {e}; give an address, {LISTEN_EXAMPLE}")),
+    }
 }
 
 fn parse_count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err("expected a whole number of at least 1, e.g. 2".to_string()),
+    }
+}
+
+/// Bytes, optionally with a binary suffix: `1048576`, `64k`, `1m`, `2g`.
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    let lower = s.to_ascii_lowercase();
+    let (digits, unit) = match lower.strip_suffix(['k', 'm', 'g']) {
+        Some(d) => (d, 1u64 << (10 * (1 + "kmg".find(lower.chars().last().unwrap_or('k')).unwrap_or(0)))),
+        None => (lower.as_str(), 1),
+    };
+    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
+        Some(n) => Ok(n),
+        None => Err("expected a whole number of bytes, optionally with k, m or g, e.g. 1048576 or 1m".to_string()),
     }
 }
 
@@ -107,10 +148,7 @@ impl Config {
             Ok(c) => c,
             Err(e) if !e.use_stderr() => e.exit(),
             Err(e) => {
-                let text = e.to_string();
-                let first = text.lines().next().unwrap_or("invalid arguments");
-                let first = first.strip_prefix("error: ").unwrap_or(first);
-                eprintln!("c10k-server: {first} (see c10k-server --help)");
+                eprintln!("c10k-server: {} (see c10k-server --help)", one_line(&e));
                 std::process::exit(2);
             }
         }
@@ -137,4 +175,16 @@ impl Config {
             max_body: self.max_body,
         }
     }
+}
+
+/// A clap error as one line: its message, and the accepted values when it lists them.
+fn one_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    if let Some(values) = lines.find(|l| l.starts_with("[possible values:")) {
+        line = format!("{line}; {}", values.trim_matches(['[', ']']));
+    }
+    line
 }

@@ -28,3 +28,34 @@ fn every_file_with_a_shebang_is_executable_in_git() {
     assert!(scripts >= 3, "only {scripts} scripts found: the scan is broken");
     assert!(not_executable.is_empty(), "without the execute bit (git update-index --chmod=+x): {not_executable:?}");
 }
+
+/// `make run` takes LISTEN=, ROOT= and ARGS=, the last appended after the defaults.
+#[test]
+fn make_run_defaults_can_be_overridden() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dry = |vars: &[&str]| {
+        let out = Command::new("make").args(["-s", "-n", "-C", root, "run"]).args(vars).output().expect("make");
+        assert!(out.status.success(), "make -n run {vars:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines().find(|l| l.contains("target/release/c10k-server")).expect("the run line").to_string()
+    };
+    assert!(dry(&[]).ends_with("c10k-server --listen 0.0.0.0:8080 --root ./html "), "{}", dry(&[]));
+    let line = dry(&["LISTEN=127.0.0.1:18084", "ROOT=/srv/www", "ARGS=--shards 1"]);
+    assert!(line.ends_with("c10k-server --listen 127.0.0.1:18084 --root /srv/www --shards 1"), "{line}");
+}
+
+/// `ONLY=` matching no scenario names the scenarios and exits 2 before anything runs or is
+/// written (the last results stay).
+#[test]
+fn loadtest_only_that_matches_nothing_lists_the_scenarios() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new("python3")
+        .arg(format!("{root}/loadtest/run.py"))
+        .env("ONLY", "typo")
+        .output()
+        .expect("python3 loadtest/run.py");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("loadtest: no scenario matches 'typo'; scenarios are: 'index c100'"), "{stderr}");
+    assert!(out.stdout.is_empty(), "nothing ran: {}", String::from_utf8_lossy(&out.stdout));
+}

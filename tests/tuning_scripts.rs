@@ -193,7 +193,8 @@ impl Run {
         found[0].0.clone()
     }
 
-    /// The whole row of `knob` (the line, and its note if any).
+    /// The whole row of `knob`: the line and the indented lines below it (a value or need
+    /// too wide for its column, the note).
     fn row(&self, knob: &str) -> String {
         let lines: Vec<&str> = self.stdout.lines().collect();
         let i = lines
@@ -201,7 +202,7 @@ impl Run {
             .position(|l| l.split_whitespace().nth(1) == Some(knob))
             .unwrap_or_else(|| panic!("no row for {knob} in:\n{}", self.stdout));
         let mut out = lines[i].to_string();
-        if let Some(next) = lines.get(i + 1).filter(|l| l.trim_start().starts_with('#')) {
+        for next in lines[i + 1..].iter().take_while(|l| l.starts_with(' ')) {
             out += "\n";
             out += next;
         }
@@ -418,30 +419,67 @@ fn parse_json(text: &str) -> Result<Json, String> {
     Ok(v)
 }
 
-/// check.sh --json output as rows of (knob, value, need, status, fix), asserting the shape:
-/// an array of objects with exactly those five string keys.
-fn json_rows(text: &str) -> Vec<[String; 5]> {
-    let Json::Arr(items) = parse_json(text).unwrap_or_else(|e| panic!("{e} in:\n{text}")) else {
-        panic!("not an array:\n{text}")
-    };
+impl Json {
+    /// The value of `key` in an object.
+    fn get(&self, key: &str) -> &Json {
+        let Json::Obj(fields) = self else { panic!("not an object, looking for {key}: {self:?}") };
+        fields.iter().find(|(k, _)| k == key).map(|(_, v)| v).unwrap_or_else(|| panic!("no {key} in {self:?}"))
+    }
+
+    fn str(&self) -> &str {
+        let Json::Str(s) = self else { panic!("not a string: {self:?}") };
+        s
+    }
+
+    fn num(&self) -> f64 {
+        let Json::Num(n) = self else { panic!("not a number: {self:?}") };
+        *n
+    }
+
+    fn strs(&self) -> Vec<&str> {
+        let Json::Arr(items) = self else { panic!("not an array: {self:?}") };
+        items.iter().map(Json::str).collect()
+    }
+}
+
+/// check.sh --json output, parsed, with its top-level keys checked.
+fn json_report(text: &str) -> Json {
+    let v = parse_json(text).unwrap_or_else(|e| panic!("{e} in:\n{text}"));
+    let Json::Obj(fields) = &v else { panic!("not an object:\n{text}") };
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["target", "shards", "cpus", "descriptors_per_shard", "capacity", "verdict", "rows"]);
+    v
+}
+
+/// The rows of check.sh --json as (knob, value, need, status, fix) and the note, asserting
+/// the shape: objects with exactly those keys, strings, the note a string or null.
+fn json_rows_and_notes(text: &str) -> Vec<([String; 5], Option<String>)> {
+    let report = json_report(text);
+    let Json::Arr(items) = report.get("rows") else { panic!("rows is not an array:\n{text}") };
     assert!(!items.is_empty());
     items
-        .into_iter()
+        .iter()
         .map(|item| {
             let Json::Obj(fields) = item else { panic!("not an object: {item:?}") };
             let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
-            assert_eq!(keys, ["knob", "value", "need", "status", "fix"]);
-            let strings: Vec<String> = fields
-                .into_iter()
-                .map(|(k, v)| match v {
-                    Json::Str(s) => s,
-                    other => panic!("{k} is not a string: {other:?}"),
-                })
-                .collect();
+            assert_eq!(keys, ["knob", "value", "need", "status", "fix", "note"]);
+            let strings: Vec<String> = fields[..5].iter().map(|(_, v)| v.str().to_string()).collect();
             assert!(["OK", "WARN", "FAIL", "INFO"].contains(&strings[3].as_str()), "{strings:?}");
-            strings.try_into().unwrap()
+            let note = match &fields[5].1 {
+                Json::Null => None,
+                Json::Str(s) => {
+                    assert!(!s.is_empty(), "an empty note is null: {item:?}");
+                    Some(s.clone())
+                }
+                other => panic!("note is neither a string nor null: {other:?}"),
+            };
+            (strings.try_into().unwrap(), note)
         })
         .collect()
+}
+
+fn json_rows(text: &str) -> Vec<[String; 5]> {
+    json_rows_and_notes(text).into_iter().map(|(r, _)| r).collect()
 }
 
 #[test]
@@ -787,7 +825,7 @@ fn a_bare_host_is_audited_without_errors() {
 }
 
 #[test]
-fn json_is_an_array_of_five_key_objects_matching_the_text() {
+fn json_rows_match_the_text() {
     let t = poor_host("json");
     // A limits.d entry with characters JSON must escape.
     t.write("etc/security/limits.d/x.conf", "@we\"ird\\grp hard nofile 100\n");
@@ -796,7 +834,7 @@ fn json_is_an_array_of_five_key_objects_matching_the_text() {
     let json = run_script("check.sh", Some(&t), &[&args[..], &["--json"]].concat(), &[]);
     assert_eq!(json.code, text.code, "same exit code: {json:?}");
     assert_eq!(json.code, 1);
-    assert!(!json.stdout.contains("verdict"), "JSON only: {json:?}");
+    assert!(!json.stdout.contains("STATUS"), "JSON only: {json:?}");
     let rows = json_rows(&json.stdout);
     let from_text = text.rows();
     assert_eq!(rows.len(), from_text.len());
@@ -808,6 +846,135 @@ fn json_is_an_array_of_five_key_objects_matching_the_text() {
     let file_max = rows.iter().find(|r| r[0] == "fs.file-max").unwrap();
     assert_eq!((file_max[1].as_str(), file_max[3].as_str()), ("5000", "FAIL"));
     assert_eq!(file_max[4], "sysctl -w fs.file-max=1048576");
+}
+
+/// Every row's cells start at the header's columns, each followed by a space, however
+/// long the host's values are; a value or need too wide moves to a line below its row.
+#[test]
+fn every_row_lines_up_with_the_header_even_with_long_values() {
+    let t = good_host("columns");
+    // 1 TiB of memory, buffers of up to 2 GiB, an interface with a long name and 8 queues:
+    // values far wider than their columns.
+    t.write("proc/meminfo", "MemTotal:  1073741824 kB\nMemAvailable:  1000000000 kB\n")
+        .sysctl("net.ipv4.tcp_rmem", "4096\t131072\t2147483647")
+        .sysctl("net.ipv4.tcp_wmem", "4096\t16384\t2147483647")
+        .write("sys/class/net/enp129s0f1np1/operstate", "up\n");
+    for q in 0..8 {
+        t.write(&format!("sys/class/net/enp129s0f1np1/queues/rx-{q}/rps_cpus"), "0\n")
+            .write(&format!("sys/class/net/enp129s0f1np1/queues/rx-{q}/rps_flow_cnt"), "0\n")
+            .write(&format!("sys/class/net/enp129s0f1np1/queues/tx-{q}/xps_cpus"), "0\n");
+    }
+    for args in [&[][..], &["--target", "100000", "--shards", "2"], &["--target", "1000000", "--shards", "1"]] {
+        let r = check(&t, args, &[]);
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        let header = lines.iter().position(|l| l.starts_with("STATUS ")).expect("header");
+        let cols: Vec<usize> =
+            ["KNOB", "VALUE", "NEED", "FIX"].iter().map(|h| lines[header].find(h).expect("column")).collect();
+        let mut rows = 0;
+        for line in &lines[header + 1..] {
+            if line.starts_with("capacity: ") {
+                break;
+            }
+            if line.starts_with(' ') {
+                let rest = line.trim_start();
+                assert_eq!(line.len() - rest.len(), cols[0], "indented under KNOB: {line}\n{r:?}");
+                assert!(["value: ", "need:  ", "# "].iter().any(|p| rest.starts_with(p)), "{line}\n{r:?}");
+                continue;
+            }
+            rows += 1;
+            let b = line.as_bytes();
+            assert!(b.len() > cols[3], "no FIX: {line}\n{r:?}");
+            for (i, &c) in cols.iter().enumerate() {
+                assert!(
+                    b[c - 1] == b' ' && b[c] != b' ',
+                    "cell {} of a row out of line:\n{line}\n{}",
+                    i + 1,
+                    lines[header]
+                );
+                // The cell before this column ends in padding: it did not run into it.
+                let start = if i == 0 { 0 } else { cols[i - 1] };
+                assert!(line[start..c].trim_end().len() < c - start, "cell {i} too wide:\n{line}\n{}", lines[header]);
+            }
+        }
+        assert_eq!(rows, r.rows().len(), "{r:?}");
+        // The long values are shown whole, below their rows.
+        let bufs = r.row("net.ipv4.tcp_rmem/wmem");
+        assert!(bufs.lines().next().unwrap().split_whitespace().nth(2) == Some("(below)"), "{r:?}");
+        assert!(bufs.contains("\n       value: rmem 4096 131072 2147483647; wmem 4096 16384 2147483647\n"), "{r:?}");
+        assert!(r.row("memory").contains("\n       value: total 1048576 MiB, available 976562 MiB"), "{r:?}");
+        assert!(r.row("nic.enp129s0f1np1.rfs").contains("rx-7=0"), "{r:?}");
+    }
+}
+
+/// --json carries what the text ends with: the run's target and shards, the capacity and
+/// what bounds it, the verdict and its level, and each row's note.
+#[test]
+fn json_has_the_capacity_verdict_notes_target_and_shards() {
+    // FAIL: three limits below 100000 connections; conntrack (1000) bounds the capacity.
+    let t = poor_host("jsonverdict");
+    let args = ["--target", "100000", "--shards", "2"];
+    let text = check(&t, &args, &[]);
+    let json = run_script("check.sh", Some(&t), &[&args[..], &["--json"]].concat(), &[]);
+    assert_eq!(json.code, 1, "{json:?}");
+    let j = json_report(&json.stdout);
+    assert_eq!(j.get("target").num(), 100000.0);
+    assert_eq!(j.get("shards").num(), 2.0);
+    assert_eq!(j.get("cpus").num(), 2.0);
+    assert_eq!(j.get("descriptors_per_shard").num(), 50256.0);
+    assert_eq!(j.get("capacity").get("connections").num(), 1000.0);
+    assert_eq!(j.get("capacity").get("bound").str(), "net.netfilter.nf_conntrack_max");
+    assert!(
+        text.stdout.contains("capacity: about 1000 connections with 2 shards, bound by net.netfilter.nf_conntrack_max")
+    );
+    let v = j.get("verdict");
+    assert_eq!(v.get("level").str(), "FAIL");
+    assert_eq!(format!("verdict: {}", v.get("text").str()), text.verdict());
+    assert_eq!(v.get("fails").strs(), ["fs.file-max", "fs.nr_open", "net.netfilter.nf_conntrack_max"]);
+    assert_eq!(
+        v.get("warnings").strs(),
+        [
+            "limits.conf",
+            "fs.file-nr",
+            "net.core.somaxconn",
+            "net.ipv4.tcp_max_syn_backlog",
+            "net.core.netdev_max_backlog",
+            "net.ipv4.tcp_fin_timeout"
+        ]
+    );
+    // Each row's note is the text's "#" line, null where there is none.
+    let rows = json_rows_and_notes(&json.stdout);
+    for (row, note) in &rows {
+        let in_text = text.row(&row[0]).lines().find_map(|l| l.strip_prefix("       # ").map(str::to_string));
+        assert_eq!(note, &in_text, "{}", row[0]);
+    }
+    let note = |knob: &str| rows.iter().find(|(r, _)| r[0] == knob).unwrap().1.clone();
+    assert_eq!(
+        note("fs.file-max").as_deref(),
+        Some("the whole system can open only 5000 files; every connection is one")
+    );
+    assert_eq!(note("cpus"), None);
+
+    // WARN: nothing fails, but only 5000 more files can be opened.
+    let t = good_host("jsonwarn");
+    t.sysctl("fs.file-max", "20000").sysctl("fs.file-nr", "15000\t0\t20000");
+    let j = json_report(&check(&t, &["--target", "10000", "--shards", "3", "--json"], &[]).stdout);
+    assert_eq!((j.get("target").num(), j.get("shards").num()), (10000.0, 3.0));
+    assert_eq!(j.get("capacity").get("connections").num(), 5000.0);
+    assert_eq!(j.get("capacity").get("bound").str(), "fs.file-max");
+    assert_eq!(j.get("verdict").get("level").str(), "WARN");
+    assert!(j.get("verdict").get("fails").strs().is_empty());
+
+    // OK, with warnings left: the level says the target fits; the warnings are listed.
+    let t = good_host("jsonok");
+    t.sysctl("net.core.somaxconn", "128");
+    let r = check(&t, &["--target", "10000", "--shards", "2", "--json"], &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let j = json_report(&r.stdout);
+    assert_eq!(j.get("verdict").get("level").str(), "OK");
+    assert_eq!(j.get("verdict").get("text").str(), "this host can hold 10000 connections with 2 shards (1 warning)");
+    assert_eq!(j.get("verdict").get("warnings").strs(), ["net.core.somaxconn"]);
+    assert_eq!(j.get("capacity").get("connections").num(), 262144.0);
+    assert_eq!(j.get("capacity").get("bound").str(), "net.netfilter.nf_conntrack_max");
 }
 
 #[test]

@@ -6,6 +6,9 @@
 # only ever raises capacity: a knob that already meets the need is left as it is, so a
 # second run changes nothing. Needs root, except with --dry-run.
 #
+#   --shards   the shard processes the server will run (as its --shards): each needs
+#              ceil(N/S) + 256 descriptors, which sizes fs.nr_open and the nofile that
+#              --persist writes; the other knobs depend on N only
 #   --client   also the load-generator knobs (ip_local_port_range 1024-65535,
 #              tcp_tw_reuse 1), for a host that runs the load test too
 #   --persist  also write $ETC_ROOT/sysctl.d/99-c10k.conf (each knob at the value it has

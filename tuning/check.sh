@@ -6,6 +6,16 @@
 # the target needs, and the command that fixes it. Exit 0 when nothing FAILs, 1 when
 # something does, 2 on bad usage. Runs as any user and changes nothing.
 #
+# Output: a table in fixed columns (a value or need too wide for its column goes on a
+# "value:" or "need:" line below its row, a row's note on a "#" line), then the capacity
+# and the verdict. With --json, one object with the same content:
+#   {"target": N, "shards": S, "cpus": C, "descriptors_per_shard": P,
+#    "capacity": {"connections": N, "bound": KNOB},
+#    "verdict": {"level": "OK"|"WARN"|"FAIL", "text": ..., "fails": [KNOB...], "warnings": [KNOB...]},
+#    "rows": [{"knob", "value", "need", "status", "fix", "note" (null when none)}...]}
+# The level is FAIL when a row FAILs, WARN when none does but the capacity is below N, OK
+# otherwise (WARN rows may remain: see "warnings").
+#
 # Decisions:
 # - Each shard is a process with its own RLIMIT_NOFILE, so one process needs
 #   ceil(N/S) + 256 descriptors (256: stdio, listener, poller, the file cache, slack).
@@ -528,14 +538,53 @@ else
     row INFO irqbalance "not running" "-" "-" "IRQ affinity stays as set"
 fi
 
-# ---------------------------------------------------------------- verdict
+# ---------------------------------------------------------------- capacity and verdict
 
-fails=$(printf '%s' "$ROWS" | awk -F'\t' '$1 == "FAIL" { printf "%s%s", (n++ ? ", " : ""), $2 } END { if (!n) printf "" }')
+fails=$(printf '%s' "$ROWS" | awk -F'\t' '$1 == "FAIL" { printf "%s%s", (n++ ? ", " : ""), $2 }')
 nfail=$(printf '%s' "$ROWS" | awk -F'\t' '$1 == "FAIL"' | wc -l | tr -d ' ')
 nwarn=$(printf '%s' "$ROWS" | awk -F'\t' '$1 == "WARN"' | wc -l | tr -d ' ')
 
+# What the host holds now: the smallest of the bounds.
+hard_eff=$hard
+[ "$CAP" = 1 ] && [ -n "$nr_open" ] && hard_eff=$(max "$hard" "$nr_open")
+cap=$(((hard_eff > RESERVE_FDS ? hard_eff - RESERVE_FDS : 0) * SHARDS))
+bound="nofile.hard"
+if fm=$(read_sysctl fs.file-max) && fmn=$(num "$fm"); then
+    b=$((fmn - FILES_IN_USE))
+    [ "$b" -lt "$cap" ] && cap=$(max 0 "$b") && bound=fs.file-max
+fi
+if ctmax=$(read_sysctl net.netfilter.nf_conntrack_max) && m=$(num "$ctmax") && [ "$m" -lt "$cap" ]; then
+    cap=$m
+    bound=net.netfilter.nf_conntrack_max
+fi
+if [ -n "${avail:-}" ] && [ $((avail * 1024 / CONN_BYTES)) -lt "$cap" ]; then
+    cap=$((avail * 1024 / CONN_BYTES))
+    bound=memory
+fi
+warn_txt=
+[ "$nwarn" -gt 0 ] && warn_txt=" ($(plural "$nwarn" warning))"
+if [ "$nfail" -eq 0 ] && [ "$cap" -lt "$TARGET" ]; then
+    level=WARN
+    verdict="WARN — about $cap of $TARGET connections fit now (bound by $bound)$warn_txt"
+elif [ "$nfail" -eq 0 ]; then
+    level=OK
+    verdict="this host can hold $(plural "$TARGET" connection) with $(plural "$SHARDS" shard)$warn_txt"
+elif [ "$nfail" -eq 1 ]; then
+    level=FAIL
+    verdict="FAIL — 1 limit stands between this host and $(plural "$TARGET" connection): $fails"
+else
+    level=FAIL
+    verdict="FAIL — $nfail limits stand between this host and $(plural "$TARGET" connection): $fails"
+fi
+
+# ---------------------------------------------------------------- output
+
 if [ "$JSON" = 1 ]; then
-    printf '%s' "$ROWS" | awk -F'\t' '
+    # One object: the run's parameters, the capacity, the verdict and every row with its
+    # note (null when it has none). Strings reach awk through the environment, which,
+    # unlike -v, leaves backslashes alone.
+    printf '%s' "$ROWS" | C_TARGET=$TARGET C_SHARDS=$SHARDS C_CPUS=$NCPU C_PER_PROC=$PER_PROC \
+        C_CAP=$cap C_BOUND=$bound C_LEVEL=$level C_VERDICT=$verdict awk -F'\t' '
         # A JSON string: backslash and quote escaped, control characters as \u00XX.
         BEGIN { for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = sprintf("\\u%04x", i) }
         function q(s,    out, c, i) {
@@ -548,45 +597,50 @@ if [ "$JSON" = 1 ]; then
             }
             return "\"" out "\""
         }
-        BEGIN { printf "[" }
-        NF >= 5 { printf "%s\n  {\"knob\": %s, \"value\": %s, \"need\": %s, \"status\": %s, \"fix\": %s}", (n++ ? "," : ""), q($2), q($3), q($4), q($1), q($5) }
-        END { print "\n]" }'
+        NF >= 5 {
+            rows = rows sprintf("%s\n    {\"knob\": %s, \"value\": %s, \"need\": %s, \"status\": %s, \"fix\": %s, \"note\": %s}",
+                (n++ ? "," : ""), q($2), q($3), q($4), q($1), q($5), ($6 == "" ? "null" : q($6)))
+            if ($1 == "FAIL") fails = fails (nfails++ ? ", " : "") q($2)
+            if ($1 == "WARN") warns = warns (nwarns++ ? ", " : "") q($2)
+        }
+        END {
+            # The numbers are whole numbers from the shell, printed as they are (%d is
+            # 32-bit in some awks).
+            printf "{\n  \"target\": %s,\n  \"shards\": %s,\n  \"cpus\": %s,\n  \"descriptors_per_shard\": %s,\n", \
+                ENVIRON["C_TARGET"], ENVIRON["C_SHARDS"], ENVIRON["C_CPUS"], ENVIRON["C_PER_PROC"]
+            printf "  \"capacity\": {\"connections\": %s, \"bound\": %s},\n", ENVIRON["C_CAP"], q(ENVIRON["C_BOUND"])
+            printf "  \"verdict\": {\"level\": %s, \"text\": %s, \"fails\": [%s], \"warnings\": [%s]},\n", \
+                q(ENVIRON["C_LEVEL"]), q(ENVIRON["C_VERDICT"]), fails, warns
+            printf "  \"rows\": [%s\n  ]\n}\n", rows
+        }'
 else
     echo "c10k-server tuning check: $TARGET connections, $(plural "$SHARDS" shard) ($(plural "$NCPU" CPU)), $PER_PROC descriptors per shard process"
+    # Fixed columns. A value or need wider than its column would push the rest of the row
+    # out of line, so it moves to a line of its own below the row ("value: ...") and the
+    # column says "(below)". FIX is last and may be as long as it is. Knobs fit: the
+    # longest is 32 characters (interface names are at most 15).
     printf '%s' "$ROWS" | awk -F'\t' '
-        BEGIN { printf "%-6s %-34s %-24s %-28s %s\n", "STATUS", "KNOB", "VALUE", "NEED", "FIX" }
+        BEGIN {
+            w[1] = 6; w[2] = 34; w[3] = 24; w[4] = 28
+            label[3] = "value:"; label[4] = "need: "
+            printf "%-6s %-34s %-24s %-28s %s\n", "STATUS", "KNOB", "VALUE", "NEED", "FIX"
+        }
         NF >= 5 {
-            printf "%-6s %-34s %-24s %-28s %s\n", $1, $2, $3, $4, $5
+            line = ""
+            below = ""
+            for (i = 1; i <= 4; i++) {
+                c = $i
+                if (i >= 3 && length(c) > w[i]) {
+                    below = below sprintf("       %s %s\n", label[i], c)
+                    c = "(below)"
+                }
+                line = line sprintf("%-" w[i] "s ", c)
+            }
+            print line $5
+            printf "%s", below
             if ($6 != "") printf "       # %s\n", $6
         }'
-    # What the host holds now: the smallest of the bounds.
-    hard_eff=$hard
-    [ "$CAP" = 1 ] && [ -n "$nr_open" ] && hard_eff=$(max "$hard" "$nr_open")
-    cap=$(((hard_eff > RESERVE_FDS ? hard_eff - RESERVE_FDS : 0) * SHARDS))
-    bound="nofile.hard"
-    if fm=$(read_sysctl fs.file-max) && fmn=$(num "$fm"); then
-        b=$((fmn - FILES_IN_USE))
-        [ "$b" -lt "$cap" ] && cap=$(max 0 "$b") && bound=fs.file-max
-    fi
-    if ctmax=$(read_sysctl net.netfilter.nf_conntrack_max) && m=$(num "$ctmax") && [ "$m" -lt "$cap" ]; then
-        cap=$m
-        bound=net.netfilter.nf_conntrack_max
-    fi
-    if [ -n "${avail:-}" ] && [ $((avail * 1024 / CONN_BYTES)) -lt "$cap" ]; then
-        cap=$((avail * 1024 / CONN_BYTES))
-        bound=memory
-    fi
     echo "capacity: about $cap connections with $(plural "$SHARDS" shard), bound by $bound"
-    warn_txt=
-    [ "$nwarn" -gt 0 ] && warn_txt=" ($(plural "$nwarn" warning))"
-    if [ "$nfail" -eq 0 ] && [ "$cap" -lt "$TARGET" ]; then
-        echo "verdict: WARN — about $cap of $TARGET connections fit now (bound by $bound)$warn_txt"
-    elif [ "$nfail" -eq 0 ]; then
-        echo "verdict: this host can hold $(plural "$TARGET" connection) with $(plural "$SHARDS" shard)$warn_txt"
-    elif [ "$nfail" -eq 1 ]; then
-        echo "verdict: FAIL — 1 limit stands between this host and $(plural "$TARGET" connection): $fails"
-    else
-        echo "verdict: FAIL — $nfail limits stand between this host and $(plural "$TARGET" connection): $fails"
-    fi
+    echo "verdict: $verdict"
 fi
 [ "$nfail" -eq 0 ]

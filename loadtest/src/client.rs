@@ -65,6 +65,9 @@ pub fn run(
     let mut next_sweep = start;
     let mut armed: Option<Instant> = None;
     let mut idle_ready = (plan.idle == 0).then_some(0.0);
+    if let Some(s) = idle_ready {
+        let _ = progress.idle_ready_s.set(s);
+    }
     loop {
         ctx.now = Instant::now();
         if ctx.now >= end || stop.load(Relaxed) {
@@ -122,7 +125,9 @@ pub fn run(
             }
         }
         if idle_ready.is_none() && ctx.idle_open == plan.idle as u64 {
-            idle_ready = Some(start.elapsed().as_secs_f64());
+            let s = start.elapsed().as_secs_f64();
+            idle_ready = Some(s);
+            let _ = progress.idle_ready_s.set(s);
         }
         let st = &ctx.stats;
         progress.set(st.requests, st.errors_total(), ctx.open, ctx.idle_open);

@@ -3,7 +3,8 @@
 //! limit), read their progress and final reports from their stdout, and merge.
 //!
 //! A worker's stdout is line-based: `progress REQUESTS ERRORS OPEN IDLE_OPEN` once a
-//! second, then `result`, the `key value` lines of [`Stats::to_wire`], and `end`.
+//! second, `idle_ready SECONDS` once when all its idle connections are open, then `result`,
+//! the `key value` lines of [`Stats::to_wire`], and `end`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -58,7 +59,7 @@ pub fn run(cfg: &Config, stop: &AtomicBool) -> Result<Stats, String> {
             forwarded = true;
         }
     };
-    let results = progress_loop(&rx, cfg.procs, &progress, start, false, &mut poll);
+    let results = progress_loop(&rx, cfg.procs, &progress, start, false, cfg.idle, &mut poll);
     let statuses = reap(children);
     let mut stats = Stats::default();
     let mut got = vec![false; cfg.procs];
@@ -82,6 +83,8 @@ fn read_worker(i: usize, out: impl BufRead, p: &Progress, tx: &Sender<Report>, f
             if let [requests, errors, open, idle_open] = v[..] {
                 p.set(requests, errors, open, idle_open);
             }
+        } else if let Some(secs) = line.strip_prefix("idle_ready ").and_then(|s| s.parse().ok()) {
+            let _ = p.idle_ready_s.set(secs);
         } else if line == "result" {
             let report: Vec<String> = lines.by_ref().collect();
             let _ = tx.send((i, Stats::from_wire(report.iter().map(String::as_str))));

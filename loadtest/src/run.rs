@@ -39,7 +39,7 @@ pub fn run_local(cfg: &Config, stop: &AtomicBool) -> Result<Stats, String> {
             });
         }
         drop(tx);
-        progress_loop(&rx, plans.len(), &progress, start, cfg.worker.is_some(), &mut || {})
+        progress_loop(&rx, plans.len(), &progress, start, cfg.worker.is_some(), cfg.idle, &mut || {})
     });
     let mut stats = Stats::default();
     for r in results {
@@ -50,17 +50,24 @@ pub fn run_local(cfg: &Config, stop: &AtomicBool) -> Result<Stats, String> {
 
 /// Collect `expected` results from `rx`, printing a progress line every second: on stderr,
 /// or for a worker as a `progress` line on stdout for its parent. `poll` runs every 100 ms.
+/// Within 100 ms of the moment all `idle` connections are open (each thread or worker of
+/// `progress` holding its share), one line says so: `c10k-load: idle ready N in S s` on
+/// stderr (what `make loadtest` waits for to sample the server's memory), or for a worker
+/// `idle_ready S` on stdout.
 pub fn progress_loop<T>(
     rx: &Receiver<T>,
     expected: usize,
     progress: &[Arc<Progress>],
     start: Instant,
     worker: bool,
+    idle: usize,
     poll: &mut dyn FnMut(),
 ) -> Vec<T> {
     let mut out = Vec::with_capacity(expected);
     let mut tick = 1u64;
     let mut last = (start, 0u64);
+    // A worker tells its parent even with no idle share (the parent waits for every worker).
+    let mut idle_told = idle == 0 && !worker;
     while out.len() < expected {
         let next = start + Duration::from_secs(tick);
         let wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
@@ -70,6 +77,15 @@ pub fn progress_loop<T>(
             Err(RecvTimeoutError::Timeout) => {}
         }
         poll();
+        if !idle_told && let Some(secs) = Progress::idle_ready_s(progress) {
+            idle_told = true;
+            if worker {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "idle_ready {secs}").and_then(|()| out.flush());
+            } else {
+                eprintln!("c10k-load: idle ready {idle} in {secs:.3} s");
+            }
+        }
         let now = Instant::now();
         if now < next {
             continue;

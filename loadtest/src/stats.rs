@@ -1,6 +1,7 @@
 //! What a run measured: the latency histogram (microseconds), counters and errors by kind;
 //! merged across threads and processes, and written by a worker for its parent as text.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use hdrhistogram::Histogram;
@@ -232,6 +233,9 @@ pub struct Progress {
     pub errors: AtomicU64,
     pub open: AtomicU64,
     pub idle_open: AtomicU64,
+    /// Seconds from the run's start until every idle connection of this thread (or worker)
+    /// was open; set once.
+    pub idle_ready_s: OnceLock<f64>,
 }
 
 impl Progress {
@@ -251,6 +255,11 @@ impl Progress {
             }
         }
         s
+    }
+
+    /// When every one of `all` has its idle connections open: the latest of their times.
+    pub fn idle_ready_s(all: &[std::sync::Arc<Progress>]) -> Option<f64> {
+        all.iter().try_fold(0.0, |latest: f64, p| Some(latest.max(*p.idle_ready_s.get()?)))
     }
 }
 
@@ -284,5 +293,15 @@ mod tests {
         assert_eq!(r.idle_ready_s, None);
         assert!(Stats::from_wire(["requests x"]).is_err());
         assert!(Stats::from_wire(["requests 1"]).is_err());
+    }
+
+    #[test]
+    fn idle_ready_is_the_latest_once_all_are_ready() {
+        let all: Vec<std::sync::Arc<Progress>> = (0..2).map(|_| Default::default()).collect();
+        assert_eq!(Progress::idle_ready_s(&all), None);
+        all[1].idle_ready_s.set(1.25).unwrap();
+        assert_eq!(Progress::idle_ready_s(&all), None);
+        all[0].idle_ready_s.set(0.5).unwrap();
+        assert_eq!(Progress::idle_ready_s(&all), Some(1.25));
     }
 }

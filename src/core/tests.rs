@@ -327,14 +327,59 @@ fn the_wheel_holds_an_entry_per_connection_not_per_request() {
     );
 }
 
-/// An idle connection costs its slot and nothing else: no buffers, no boxes.
+/// What `t` holds beyond its slot, asserted to be nothing: it is idle between requests
+/// (kept alive, on the idle list) with no buffer and no outbox left from serving.
+#[track_caller]
+fn owns_nothing(core: &Core<()>, t: Token, after: &str) {
+    let slot = &core.slots[t.index()];
+    assert!(slot.idle && slot.timer == Timer::Idle, "{after}: not idle between requests");
+    assert!(!slot.conn.mid_request(), "{after}: idle, yet mid-request (an input copy or a body held)");
+    assert_eq!(slot.conn.pending.capacity(), 0, "{after}: an idle connection keeps an input buffer");
+    assert!(slot.conn.out.is_none(), "{after}: an idle connection keeps an outbox");
+}
+
+/// An idle connection costs its slot and nothing else: whatever serving it needed (a copy
+/// of a request that came in pieces, requests held behind output, a body being thrown
+/// away, the outbox) is let go once it is idle again.
 #[test]
 fn idle_connection_is_small() {
     // The slab adds a discriminant (and a free-list index) to each slot.
     let slot_size = size_of::<Slot<()>>() + 8;
     assert!(slot_size <= 128, "slab entry of an idle connection is about {slot_size} bytes");
-    let conn = Conn::default();
-    assert!(conn.pending.capacity() == 0 && conn.out.is_none());
+    let mut core = core_with(10);
+    let t = core.accept(()).unwrap();
+    // A request in two pieces: the first is copied and kept until the rest comes.
+    assert_eq!(step(&mut core, t, Event::Received(b"GET /index.html HT")), Next::Receive);
+    assert!(core.slots[t.index()].conn.pending.capacity() > 0, "the piece is held");
+    let (sent, next) = run(&mut core, t, Event::Received(b"TP/1.1\r\nHost: x\r\n\r\n"));
+    assert_eq!((statuses(&sent), next), (vec!["200".to_string()], Next::Receive));
+    owns_nothing(&core, t, "a request in two pieces");
+    // Requests pipelined behind a megabyte of output wait in a copy, then are answered.
+    let Some(s) = core.step(t, Event::Received(GET_BIG)) else { panic!("gone") };
+    assert!(matches!(s.action, Action::Send(_)));
+    assert_eq!(step(&mut core, t, Event::Received(&GET_INDEX.repeat(3))), Next::Send);
+    assert!(core.slots[t.index()].conn.pending.capacity() > 0, "the pipelined requests are held");
+    let mut answered = Vec::new();
+    let mut event = Event::Sent(0);
+    for turn in 1..=10 {
+        let (sent, next) = run(&mut core, t, event);
+        answered.extend(statuses(&sent));
+        if next == Next::Receive {
+            break;
+        }
+        assert_eq!(next, Next::Yield);
+        assert_eq!(at(&mut core, turn), [t]);
+        event = Event::Resume;
+    }
+    assert_eq!(answered, ["200"; 4], "big.bin, then the three held");
+    owns_nothing(&core, t, "requests held behind output");
+    // A body thrown away, arriving in pieces.
+    let post = b"POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234";
+    assert_eq!(step(&mut core, t, Event::Received(post)), Next::Receive);
+    assert!(core.slots[t.index()].conn.mid_request(), "the body is being read");
+    let (sent, next) = run(&mut core, t, Event::Received(b"56789"));
+    assert_eq!((statuses(&sent), next), (vec!["405".to_string()], Next::Receive));
+    owns_nothing(&core, t, "a discarded body");
 }
 
 #[test]

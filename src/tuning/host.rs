@@ -16,6 +16,8 @@ pub struct Host {
     pub somaxconn: Option<u64>,
     pub mem_available: Option<u64>,
     pub io_uring_disabled: Option<u64>,
+    /// CPUs this process may run on.
+    pub cpus: u64,
 }
 
 fn proc_u64(path: &str) -> Option<u64> {
@@ -48,6 +50,7 @@ impl Host {
             somaxconn: proc_u64("/proc/sys/net/core/somaxconn"),
             mem_available,
             io_uring_disabled: proc_u64("/proc/sys/kernel/io_uring_disabled"),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
         })
     }
 }

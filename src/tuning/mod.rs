@@ -102,6 +102,14 @@ pub fn plan(host: &Host, shards: u64, target: Option<u64>, uring: bool) -> Resul
         };
         warnings.push(format!("this server can hold {capacity} connections, fewer than {DEFAULT_TARGET}: {fix}"));
     }
+    if shards > host.cpus {
+        warnings.push(format!(
+            "{shards} shards on {} CPUs: shards share the cores (shard N runs on core N mod {}), each a \
+             process with its own buffers and file cache; more shards than CPUs pays only where the \
+             per-process RLIMIT_NOFILE, not CPU, bounds the connections",
+            host.cpus, host.cpus
+        ));
+    }
     if let Some(s) = host.somaxconn
         && s < WANTED_BACKLOG
     {
@@ -138,10 +146,19 @@ fn refusal(host: &Host, binding: Limit, target: u64, capacity: u64, shards: u64)
             if host.cap_sys_resource {
                 format!("raise it: ulimit -Hn {per}")
             } else {
+                let enough = target.div_ceil(host.nofile_hard.saturating_sub(RESERVE_FDS).max(1));
+                let cost = if enough > host.cpus {
+                    format!(
+                        " ({enough} processes on {} CPUs: they share the cores, each with its own buffers and \
+                         file cache; raising the limit is the better fix)",
+                        host.cpus
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
                     "this process lacks CAP_SYS_RESOURCE to raise it: set LimitNOFILE={per} in the systemd unit \
-                     or nofile {per} in /etc/security/limits.d/, or run --shards {}",
-                    target.div_ceil(host.nofile_hard.saturating_sub(RESERVE_FDS).max(1))
+                     or nofile {per} in /etc/security/limits.d/, or run --shards {enough}{cost}"
                 )
             }
         ),

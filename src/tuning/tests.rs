@@ -12,6 +12,7 @@ fn dev_box() -> Host {
         somaxconn: Some(4096),
         mem_available: Some(20 << 30),
         io_uring_disabled: Some(0),
+        cpus: 2,
     }
 }
 
@@ -31,7 +32,7 @@ fn a_warning_only_when_a_limit_stands_below_the_default_target() {
     assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
     let w = &p.warnings[0];
     assert!(w.starts_with("this server can hold 768 connections, fewer than 10000: RLIMIT_NOFILE hard is 1024"), "{w}");
-    let enough = plan(&host, 20, None, false).unwrap();
+    let enough = plan(&Host { cpus: 32, ..host }, 20, None, false).unwrap();
     assert!(enough.warnings.is_empty(), "20 shards × 768 hold 10,000: {:?}", enough.warnings);
 }
 
@@ -47,7 +48,17 @@ fn target_beyond_nofile_without_cap_is_refused_with_the_fix() {
     let Refusal(msg) = plan(&dev_box(), 2, Some(100_000), false).unwrap_err();
     assert!(msg.contains("RLIMIT_NOFILE hard is 20000"), "{msg}");
     assert!(msg.contains("LimitNOFILE=50256"), "{msg}");
-    assert!(msg.contains("--shards 6"), "{msg}");
+    assert!(msg.contains("--shards 6 (6 processes on 2 CPUs: they share the cores"), "{msg}");
+    let Refusal(msg) = plan(&Host { cpus: 8, ..dev_box() }, 2, Some(100_000), false).unwrap_err();
+    assert!(msg.ends_with("--shards 6"), "within the CPUs, no cost to name: {msg}");
+}
+
+#[test]
+fn more_shards_than_cpus_is_said_with_why() {
+    let p = plan(&dev_box(), 64, None, false).unwrap();
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].starts_with("64 shards on 2 CPUs: shards share the cores"), "{:?}", p.warnings);
+    assert!(plan(&dev_box(), 2, None, false).unwrap().warnings.is_empty());
 }
 
 #[test]
