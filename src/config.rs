@@ -78,6 +78,11 @@ pub struct Config {
     #[arg(long, value_name = "N", value_parser = parse_buffers)]
     pub uring_buffers: Option<u16>,
 
+    /// Serve /metrics (Prometheus), /status (JSON, or HTML for a browser) and /healthz
+    /// from the master on this address (off by default)
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen)]
+    pub status_listen: Option<SocketAddr>,
+
     /// Run as worker N of a master (internal)
     #[arg(long, hide = true, value_name = "N")]
     pub worker: Option<usize>,

@@ -27,6 +27,8 @@ use crate::driver::{Backend, Driver, Sizing, sys};
 use crate::files::{Cache, Root};
 use crate::log;
 use crate::shard::{Shard, Stop};
+use crate::stats::{self, ShardStats};
+use crate::status;
 use crate::tuning;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
@@ -41,7 +43,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 const LISTEN_FD_ENV: &str = "C10K_LISTEN_FD";
@@ -53,6 +55,9 @@ const MAX_CONNS_ENV: &str = "C10K_MAX_CONNS";
 /// The pipe a worker writes its pid to, as a line, once it serves.
 const READY_FD_ENV: &str = "C10K_READY_FD";
 const GENERATION_ENV: &str = "C10K_GENERATION";
+/// The shared counters (a memfd of one `ShardStats` per shard) and how many blocks it holds.
+const STATS_FD_ENV: &str = "C10K_STATS_FD";
+const STATS_BLOCKS_ENV: &str = "C10K_STATS_BLOCKS";
 
 /// The longest the master sleeps between looks at signals and exits.
 const TICK: Duration = Duration::from_millis(50);
@@ -131,6 +136,21 @@ pub fn run(config: &Config) -> i32 {
         }
     };
     let addr = listeners[0].local_addr().unwrap_or(config.listen);
+    let status_listener = match config.status_listen.map(sys::status_listener).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            let at = config.status_listen.map_or(String::new(), |a| a.to_string());
+            return fail(format_args!("--status-listen {at}: {e}; pass a free ADDR:PORT"));
+        }
+    };
+    let stats_fd = match sys::stats_memfd(shards) {
+        Ok(fd) => fd,
+        Err(e) => return fail(format_args!("cannot create the shared counters: {e}")),
+    };
+    let stats = match sys::map_stats(&stats_fd, shards) {
+        Ok(s) => s,
+        Err(e) => return fail(format_args!("cannot map the shared counters: {e}")),
+    };
     // The path, not /proc/self/exe: a binary installed over it since is what a reload runs.
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
@@ -145,6 +165,9 @@ pub fn run(config: &Config) -> i32 {
         Err(e) => return fail(format_args!("cannot make a pipe: {e}")),
     };
     log::info(format_args!("{}", tuning::capacity_line(&host, &plan)));
+    if let Some(status) = status_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        log::info(format_args!("status on http://{status}/status (also /metrics, /healthz)"));
+    }
     for warning in &plan.warnings {
         log::warn(format_args!("{warning}"));
     }
@@ -171,6 +194,13 @@ pub fn run(config: &Config) -> i32 {
         ready_tx,
         ready_buf: Vec::new(),
         notify: Notify::from_env(),
+        stats_fd,
+        stats,
+        status_listener,
+        capacity: plan.capacity,
+        started_unix: unix_now(),
+        serving: false,
+        reloads: 0,
     };
     if let Err(code) = master.start(signals, addr) {
         return code;
@@ -242,6 +272,15 @@ struct Master {
     ready_tx: PipeWriter,
     ready_buf: Vec<u8>,
     notify: Notify,
+    /// The shards' counters: every worker inherits the memfd and maps it.
+    stats_fd: std::os::fd::OwnedFd,
+    stats: &'static [ShardStats],
+    status_listener: Option<TcpListener>,
+    capacity: u64,
+    started_unix: u64,
+    /// Every shard of the first generation has served.
+    serving: bool,
+    reloads: u64,
 }
 
 impl Master {
@@ -255,8 +294,8 @@ impl Master {
                 return Err(1);
             }
         }
-        let mut started = false;
         loop {
+            let started = self.serving;
             self.wait_for_reports();
             for signal in signals.pending() {
                 match signal {
@@ -275,7 +314,7 @@ impl Master {
                     return Err(1);
                 }
                 if self.workers.iter().all(|w| w.serving) {
-                    started = true;
+                    self.serving = true;
                     log::info(format_args!(
                         "listening on http://{addr} ({} shards, backend {})",
                         self.slots.len(),
@@ -284,7 +323,7 @@ impl Master {
                     self.notify.send("READY=1");
                 }
             }
-            if started || self.stopping.is_some() {
+            if self.serving || self.stopping.is_some() {
                 self.reap();
             }
             self.enforce_kill_deadlines();
@@ -327,9 +366,21 @@ impl Master {
 
     /// Sleep until a worker reports that it serves or `TICK` passes; mark those that did.
     fn wait_for_reports(&mut self) {
-        let mut fds = [PollFd::new(self.ready_rx.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(self.ready_rx.as_fd(), PollFlags::POLLIN)];
+        if let Some(listener) = &self.status_listener {
+            fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
+        }
         let ms = TICK.as_millis() as u16;
         if !matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0) {
+            return;
+        }
+        let status = fds.get(1).and_then(PollFd::revents).is_some_and(|r| !r.is_empty());
+        let reports = fds[0].revents().is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if status {
+            self.serve_status();
+        }
+        if !reports {
             return;
         }
         let mut buf = [0u8; 512];
@@ -371,6 +422,7 @@ impl Master {
         };
         sys::set_inheritable(listener, true)?;
         sys::set_inheritable(&self.ready_tx, true)?;
+        sys::set_inheritable(&self.stats_fd, true)?;
         let child = Command::new(&self.exe)
             .args(&self.args)
             .arg("--worker")
@@ -381,12 +433,19 @@ impl Master {
             .env(BACKEND_ENV, backend_name(self.backend))
             .env(MAX_CONNS_ENV, self.per_shard.to_string())
             .env(GENERATION_ENV, generation.to_string())
+            .env(STATS_FD_ENV, self.stats_fd.as_raw_fd().to_string())
+            .env(STATS_BLOCKS_ENV, self.slots.len().to_string())
             .env_remove("NOTIFY_SOCKET")
             .spawn();
         sys::set_inheritable(listener, false)?;
         sys::set_inheritable(&self.ready_tx, false)?;
+        sys::set_inheritable(&self.stats_fd, false)?;
         let child = child?;
         let pid = child.id();
+        let block = &self.stats[index];
+        block.pid.store(u64::from(pid), Ordering::Relaxed);
+        block.generation.store(u64::from(generation), Ordering::Relaxed);
+        block.started.store(unix_now(), Ordering::Relaxed);
         let started = Instant::now();
         self.workers.push(Worker { index, generation, child, started, serving: false, stopped: false, kill_at: None });
         Ok(pid)
@@ -421,6 +480,7 @@ impl Master {
     /// keeps dying.
     fn died(&mut self, index: usize, who: &str, status: ExitStatus) {
         let now = Instant::now();
+        stats::add(&self.stats[index].restarts, 1);
         let slot = &mut self.slots[index];
         slot.deaths.push_back(now);
         while slot.deaths.front().is_some_and(|&t| now.duration_since(t) > CRASH_WINDOW) {
@@ -496,6 +556,7 @@ impl Master {
         let old = self.generation;
         self.generation = generation;
         self.reload = None;
+        self.reloads += 1;
         for slot in &mut self.slots {
             slot.restart_at = None;
         }
@@ -563,6 +624,39 @@ impl Master {
         }
         self.workers.clear();
     }
+}
+
+impl Master {
+    /// Answer the status listener's waiting connections, one request each. The master
+    /// blocks on a slow client for at most a second: it is an operator's port.
+    fn serve_status(&mut self) {
+        let Some(listener) = &self.status_listener else { return };
+        while let Ok(stream) = sys::accept(listener) {
+            let request = sys::read_request_head(&stream, Duration::from_secs(1));
+            let state = match (self.stopping, self.serving, &self.reload) {
+                (Some(_), _, _) => "stopping",
+                (None, false, _) => "starting",
+                (None, true, Some(_)) => "reloading",
+                (None, true, None) => "serving",
+            };
+            let server = status::Server {
+                version: env!("CARGO_PKG_VERSION"),
+                backend: backend_name(self.backend),
+                started: self.started_unix,
+                now: unix_now(),
+                capacity: self.capacity,
+                reloads: self.reloads,
+                state,
+                shards: self.stats,
+            };
+            let date = crate::http::date::format(unix_now());
+            let _ = sys::write_all_blocking(&stream, &status::answer(&request, &server, &date), Duration::from_secs(1));
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// How a worker ended, for a log line.
@@ -658,7 +752,14 @@ fn serve<D: Driver>(config: &Config, listen_fd: i32, ready_fd: i32, core: &str, 
     let mut ready = sys::inherited_pipe(ready_fd)?;
     let root = Root::open(&config.root)
         .map_err(|e| io::Error::new(e.kind(), format!("--root {}: {e}", config.root.display())))?;
-    let site = Site::new(root, Cache::new(4096, 64 << 20), config.limits());
+    let mut site = Site::new(root, Cache::new(4096, 64 << 20), config.limits());
+    let blocks = std::env::var(STATS_BLOCKS_ENV).ok().and_then(|n| n.parse().ok());
+    if let (Some(fd), Some(blocks)) = (std::env::var(STATS_FD_ENV).ok().and_then(|f| f.parse().ok()), blocks) {
+        let index = config.worker.unwrap_or(0);
+        site.stats = sys::inherited_stats(fd, blocks)?
+            .get(index)
+            .ok_or_else(|| io::Error::other(format!("no counters for shard {index}")))?;
+    }
     let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
     let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };
     let shard = Shard::<D>::new(listener, site, config.timeouts(), sizing)?;

@@ -9,6 +9,7 @@ use crate::files::{Cache, Root};
 use crate::http::chunked::{ChunkedDecoder, skip_length};
 use crate::http::response::{self, Persistence};
 use crate::http::{BodyFraming, Limits, ParseError, Request, Status, parse};
+use crate::stats::ShardStats;
 pub use outbox::{Chunk, Outbox};
 
 /// Everything a shard serves from, shared by its connections.
@@ -21,14 +22,26 @@ pub struct Site {
     pub now: u64,
     /// Every answer closes its connection (`Connection: close`): the shard is draining.
     pub draining: bool,
+    /// Where this shard counts what it does (`ShardStats::detached` until the master's
+    /// shared block is set).
+    pub stats: &'static ShardStats,
     decoded: Vec<u8>,
     path: Vec<u8>,
 }
 
 impl Site {
     pub fn new(root: Root, cache: Cache, limits: Limits) -> Site {
-        let mut site =
-            Site { root, cache, limits, date: [0; 29], now: 0, draining: false, decoded: Vec::new(), path: Vec::new() };
+        let mut site = Site {
+            root,
+            cache,
+            limits,
+            date: [0; 29],
+            now: 0,
+            draining: false,
+            stats: ShardStats::detached(),
+            decoded: Vec::new(),
+            path: Vec::new(),
+        };
         site.tick(0);
         site
     }
@@ -143,12 +156,21 @@ impl Conn {
         };
         self.closing |= persistence == Persistence::Close;
         self.answered = self.answered.wrapping_add(1);
+        let at = out.bytes.len();
         serve::respond(req, persistence, site, out);
+        site.stats.response(status_of(&out.bytes[at..]));
     }
 
     /// Answer a request that cannot be read, then close: its framing is in doubt.
     fn refuse(&mut self, e: ParseError, head_only: bool, site: &mut Site, out: &mut Outbox) {
         response::error(&mut out.bytes, e.status(), &site.date, Persistence::Close, head_only, &[]);
         self.closing = true;
+        site.stats.response(e.status());
+        site.stats.parse_error(e.status());
     }
+}
+
+/// The status of the response that `head` starts (`HTTP/1.1 NNN …`, as the encoder writes).
+fn status_of(head: &[u8]) -> u16 {
+    head.get(9..12).and_then(|d| std::str::from_utf8(d).ok()?.parse().ok()).unwrap_or(0)
 }

@@ -6,6 +6,7 @@ use super::timer::{NOT_FILED, tick_at_or_after, tick_of};
 use super::{ANSWER_COST, Core, DRAIN_IDLE, Event, Next, Phase, TURN_BUDGET, Timer, Token};
 use crate::conn::Conn;
 use crate::http::response::{self, Persistence};
+use crate::stats::{self, TimeoutKind};
 
 impl<C> Core<C> {
     pub(super) fn apply(&mut self, key: usize, event: Event<'_>) {
@@ -19,6 +20,10 @@ impl<C> Core<C> {
             Event::Resume => {}
             Event::Received(data) => {
                 slot.spent = slot.spent.saturating_add(data.len().min(TURN_BUDGET as usize) as u32);
+                if !slot.conn.mid_request() && slot.conn.out.is_none() && !slot.unparsed {
+                    // The first byte of what is answered next.
+                    slot.began = self.now;
+                }
                 if slot.phase != Phase::Open || slot.conn.closing || slot.peer_eof || data.is_empty() {
                     // Lingering, or a last answer is queued: input is only drained.
                 } else if slot.conn.out.is_some() || slot.spent >= TURN_BUDGET {
@@ -30,6 +35,7 @@ impl<C> Core<C> {
             }
             Event::Sent(n) => {
                 slot.spent = slot.spent.saturating_add(n.min(TURN_BUDGET as usize) as u32);
+                stats::add(&self.site.stats.bytes_sent, n as u64);
                 let Some(out) = slot.conn.out.as_mut() else { return };
                 out.advance(n);
                 if n > 0 && slot.timer == Timer::Send {
@@ -39,6 +45,10 @@ impl<C> Core<C> {
                 if out.is_empty()
                     && let Some(out) = slot.conn.out.take()
                 {
+                    // Every answer in it has gone: their response time is now known.
+                    let answers = slot.conn.answered.wrapping_sub(slot.timed);
+                    slot.timed = slot.conn.answered;
+                    self.site.stats.latency(self.now - slot.began, u64::from(answers));
                     self.recycle(out);
                 }
             }
@@ -196,8 +206,19 @@ impl<C> Core<C> {
                 slot.filed = self.wheel.schedule(token, tick_at_or_after(slot.deadline));
                 continue;
             }
+            let stats = self.site.stats;
+            match slot.timer {
+                // A new connection that sent nothing waited as long as a request may take.
+                Timer::Idle if slot.conn.answered > 0 => stats.timeout(TimeoutKind::Keepalive),
+                Timer::Request | Timer::Idle => stats.timeout(TimeoutKind::Request),
+                Timer::Send => stats.timeout(TimeoutKind::Send),
+                Timer::Linger | Timer::None => {}
+            }
             match slot.timer {
                 Timer::Request => {
+                    stats.response(408);
+                    stats.parse_error(408);
+                    slot.timed = 0;
                     slot.conn = Conn::default();
                     slot.conn.closing = true;
                     slot.unparsed = false;
@@ -218,6 +239,7 @@ impl<C> Core<C> {
     /// `Close`.
     pub fn evict_idle(&mut self) -> Option<Token> {
         let key = self.idle_oldest()?;
+        stats::add(&self.site.stats.evicted, 1);
         self.close(key, false);
         self.settle(key);
         Some(self.token(key))

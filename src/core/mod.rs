@@ -27,6 +27,7 @@ pub mod timer;
 mod token;
 
 use crate::conn::{Chunk, Conn, Outbox, Site};
+use crate::stats;
 use slab::Slab;
 pub use token::Token;
 
@@ -157,6 +158,10 @@ struct Slot<C> {
     /// Neighbours on the idle list (slab keys, `idle::NIL` at the ends).
     idle_prev: u32,
     idle_next: u32,
+    /// When the requests being answered began (their first byte), and how many answers
+    /// have had their response time counted.
+    began: Millis,
+    timed: u32,
     io: C,
 }
 
@@ -272,8 +277,11 @@ impl<C> Core<C> {
             spent: 0,
             idle_prev: idle::NIL,
             idle_next: idle::NIL,
+            began: self.now,
+            timed: 0,
             io,
         });
+        stats::add(&self.site.stats.accepted, 1);
         self.settle(key);
         Ok(token)
     }
@@ -327,6 +335,7 @@ impl<C> Core<C> {
         let key = self.live(token)?;
         self.idle_unlink(key);
         let slot = self.slots.remove(key);
+        stats::add(&self.site.stats.closed, 1);
         self.closing -= usize::from(slot.phase == Phase::Closed);
         if let Some(out) = slot.conn.out {
             self.recycle(out);

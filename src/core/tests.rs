@@ -429,3 +429,32 @@ fn close_all_resets_only_connections_with_output_unsent() {
     assert_eq!(step(&mut core, idle, Event::Resume), Next::Close);
     assert_eq!(step(&mut core, download, Event::Resume), Next::Abort);
 }
+
+#[test]
+fn what_happens_is_counted_once_where_it_happens() {
+    use crate::stats::{TimeoutKind, get};
+    let mut core = core_with(10);
+    let s = core.site.stats;
+    let t = core.accept(()).unwrap();
+    at(&mut core, 1_000);
+    let pipelined = [GET_INDEX, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"].concat();
+    assert_eq!(step(&mut core, t, Event::Received(&pipelined)), Next::Send);
+    at(&mut core, 1_003);
+    run(&mut core, t, Event::Resume);
+    let bytes = get(&s.bytes_sent);
+    assert!(bytes > 0);
+    assert_eq!((get(&s.accepted), get(&s.responses[1]), get(&s.responses[3])), (1, 1, 1));
+    // Both answers left 3 ms after their first byte.
+    assert_eq!((get(&s.latency[2]), get(&s.latency_sum_ms)), (2, 6));
+    assert_eq!(at(&mut core, 8_100), [t]);
+    assert_eq!(step(&mut core, t, Event::Resume), Next::Close);
+    assert_eq!(get(&s.timeouts[TimeoutKind::Keepalive as usize]), 1);
+    core.release(t);
+    assert_eq!(get(&s.closed), 1);
+
+    let slow = core.accept(()).unwrap();
+    assert_eq!(step(&mut core, slow, Event::Received(b"GET / HT")), Next::Receive);
+    assert_eq!(at(&mut core, 13_100), [slow]);
+    assert_eq!(get(&s.timeouts[TimeoutKind::Request as usize]), 1);
+    assert_eq!((get(&s.responses[3]), get(&s.parse_errors[1])), (2, 1), "408 is a 4xx and a parse error");
+}

@@ -1,6 +1,7 @@
 //! Socket, file and process calls, each a thin wrapper that returns `io::Result`.
 
 use crate::conn::outbox::FileRange;
+use crate::stats::ShardStats;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, sockopt};
@@ -101,14 +102,83 @@ pub fn inherited_listener(fd: RawFd) -> io::Result<TcpListener> {
 
 /// The pipe a worker inherited from the master as descriptor `fd`, to say it serves.
 pub fn inherited_pipe(fd: RawFd) -> io::Result<std::fs::File> {
+    let pipe = std::fs::File::from(claim(fd)?);
+    set_inheritable(&pipe, false)?;
+    Ok(pipe)
+}
+
+/// Own `fd`, a descriptor the master put in this process for it alone.
+fn claim(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_GETFD reads only the descriptor table; it fails with EBADF if `fd` is not
     // open.
     if unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } == -1 {
         return Err(io::Error::new(ErrorKind::InvalidInput, format!("fd {fd} is not open")));
     }
-    // SAFETY: the master put this pipe at `fd` for this process alone, and nothing else in
-    // this process has claimed it (checked open above).
-    let pipe = unsafe { std::fs::File::from_raw_fd(fd) };
-    set_inheritable(&pipe, false)?;
-    Ok(pipe)
+    // SAFETY: the master put this descriptor at `fd` for this process alone, and nothing
+    // else in this process has claimed it (checked open above).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A memfd holding `blocks` zeroed `ShardStats`: the counters the master shares with its
+/// shards, which map it (`map_stats`) and inherit it across exec.
+pub fn stats_memfd(blocks: usize) -> io::Result<OwnedFd> {
+    let fd = nix::sys::memfd::memfd_create(c"c10k-stats", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)?;
+    nix::unistd::ftruncate(&fd, (blocks.max(1) * size_of::<ShardStats>()) as i64)?;
+    Ok(fd)
+}
+
+/// Map the `blocks` counters of the stats memfd `fd` for the rest of the process's life.
+pub fn map_stats(fd: impl AsFd, blocks: usize) -> io::Result<&'static [ShardStats]> {
+    use nix::sys::mman::{MapFlags, ProtFlags, mmap};
+    let len = std::num::NonZeroUsize::new(blocks.max(1) * size_of::<ShardStats>()).expect("non-zero");
+    if (nix::sys::stat::fstat(&fd)?.st_size as usize) < len.get() {
+        return Err(io::Error::new(ErrorKind::InvalidInput, "the stats memfd is smaller than its blocks"));
+    }
+    // SAFETY: a shared mapping of a file at least `len` bytes long (checked above), never
+    // unmapped, so 'static holds; page-aligned, so each 64-byte-aligned block is aligned;
+    // all-zero bytes (ftruncate's fill) are valid `AtomicU64`s, and every process reaches
+    // this memory only through those atomics.
+    let ptr = unsafe { mmap(None, len, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED, fd, 0)? };
+    // SAFETY: as above: `blocks` initialised, aligned `ShardStats` for the process's life.
+    Ok(unsafe { std::slice::from_raw_parts(ptr.as_ptr().cast::<ShardStats>(), blocks.max(1)) })
+}
+
+/// The stats memfd a worker inherited from the master as descriptor `fd`, mapped; the
+/// descriptor is closed (the mapping stays).
+pub fn inherited_stats(fd: RawFd, blocks: usize) -> io::Result<&'static [ShardStats]> {
+    map_stats(claim(fd)?, blocks)
+}
+
+/// The master's status listener: non-blocking, polled beside the shards' reports.
+pub fn status_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+/// A request head from `stream`, read blocking for at most `limit` in all (and 16 KiB);
+/// what arrived by then, whole or not.
+pub fn read_request_head(stream: &TcpStream, limit: std::time::Duration) -> Vec<u8> {
+    let deadline = std::time::Instant::now() + limit;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    let _ = stream.set_nonblocking(false);
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 << 10 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        match (&*stream).read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    head
+}
+
+/// Write all of `bytes`, blocking for at most `limit` per write.
+pub fn write_all_blocking(stream: &TcpStream, bytes: &[u8], limit: std::time::Duration) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_write_timeout(Some(limit))?;
+    (&*stream).write_all(bytes)
 }
