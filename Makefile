@@ -6,7 +6,7 @@ LISTEN ?= 0.0.0.0:8080
 ROOT ?= ./html
 ARGS ?=
 
-.PHONY: build run test lint fmt clean loadtest loadtest-compare report
+.PHONY: build run test lint fmt clean loadtest loadtest-compare report scaleout
 
 build:
 	$(CARGO) build --release
@@ -36,6 +36,11 @@ report:
 	./target/release/c10k-report loadtest/results/latest.csv loadtest/results/report.svg \
 		"c10k-server load test: $$(nproc) CPUs, Linux $$(uname -r)" \
 		--shards "$${SHARDS:-$$(nproc)}" --host "$$(hostname)"
+
+# Two c10k-servers behind HAProxy under load, one reloaded, one restarted: no client error passes.
+scaleout:
+	$(CARGO) build --release --workspace
+	python3 deploy/scaleout.py
 
 lint:
 	$(CARGO) fmt --all -- --check

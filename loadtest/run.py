@@ -36,9 +36,13 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 # SIGHUP to the master through the run; see the docstring and run_reload.
 RELOAD = "reload under load c100"
+# index c100 again, every response written to an access log (c10k-server only): its cost
+# is this row's CPU per request against index c100's.
+ACCESS_LOG = "index c100 access log"
 # name, tool, path, connections, idle, pipeline
 SCENARIOS = [
     ("index c100", "wrk", "/index.html", 100, 0, 1),
+    (ACCESS_LOG, "wrk", "/index.html", 100, 0, 1),
     ("index c1000", "wrk", "/index.html", 1000, 0, 1),
     ("index c10000", "wrk", "/index.html", 10000, 0, 1),
     ("100KiB c100", "wrk", "/100k.bin", 100, 0, 1),
@@ -86,7 +90,7 @@ class Target:
     """A server under test: its worker pids, started fresh for each backend. `label` names
     it in the results (`epoll`, `uring@baseline`, `nginx`)."""
 
-    def __init__(self, label):
+    def __init__(self, label, extra=()):
         kind, _, build = label.partition("@")
         self.kind, self.label, self.port = kind, label, free_port()
         self.reloads_logged = False
@@ -96,7 +100,7 @@ class Target:
             binary = BASELINE if build == "baseline" else SERVER
             self.proc = subprocess.Popen(
                 [binary, "--listen", f"127.0.0.1:{self.port}", "--root", SITE, "--shards", str(SHARDS),
-                 "--backend", kind], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 "--backend", kind, *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             # Until the master said how many shards listen and each of them said it serves
             # (older builds say `listening` first, newer ones last).
             lines, shards, pids = [], None, {}
@@ -423,9 +427,17 @@ def main():
         # Servers alternate within each round, so drift on a shared machine hits them alike.
         for _ in range(ROUNDS):
             for kind in kinds:
-                if scenario[0] == RELOAD and kind == "nginx":
+                if scenario[0] in (RELOAD, ACCESS_LOG) and kind == "nginx":
                     continue
-                target = Target(kind)
+                if scenario[0] == ACCESS_LOG and kind.endswith("@baseline"):
+                    continue  # an older build may not have --access-log
+                extra = ()
+                if scenario[0] == ACCESS_LOG:
+                    log = os.path.join(RESULTS, f"access-{kind}.log")
+                    if os.path.exists(log):
+                        os.remove(log)
+                    extra = ("--access-log", log)
+                target = Target(kind, extra)
                 try:
                     if scenario[0] == RELOAD and not target.reloads_logged:
                         print(f"loadtest: {kind}: no {scenario[0]}, this build does not reload on SIGHUP",

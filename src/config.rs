@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+use crate::core::LogFormat;
 use crate::driver::Backend;
 use clap::Parser;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -77,6 +78,16 @@ pub struct Config {
     /// 32768 [default: one per 64 connections, 64 to 256]
     #[arg(long, value_name = "N", value_parser = parse_buffers)]
     pub uring_buffers: Option<u16>,
+
+    /// Log every response to PATH (appended; `-` is stdout; `off` logs nothing); SIGUSR1
+    /// to the master reopens it, after logrotate moved it
+    #[arg(long, value_name = "PATH|-|off", default_value = "off")]
+    pub access_log: String,
+
+    /// Access log lines: nginx's combined format plus the response time in µs and the
+    /// shard, or one JSON object a line
+    #[arg(long, value_enum, default_value_t = LogFormat::Combined)]
+    pub access_log_format: LogFormat,
 
     /// Serve /metrics (Prometheus), /status (JSON, or HTML for a browser) and /healthz
     /// from the master on this address (off by default)

@@ -33,7 +33,7 @@ use crate::tuning;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -136,6 +136,11 @@ pub fn run(config: &Config) -> i32 {
         }
     };
     let addr = listeners[0].local_addr().unwrap_or(config.listen);
+    if config.access_log != "off"
+        && let Err(e) = sys::LogFile::open(&config.access_log)
+    {
+        return fail(format_args!("--access-log {}: {e}; pass a writable file, - or off", config.access_log));
+    }
     let status_listener = match config.status_listen.map(sys::status_listener).transpose() {
         Ok(l) => l,
         Err(e) => {
@@ -156,7 +161,7 @@ pub fn run(config: &Config) -> i32 {
         Ok(exe) => exe,
         Err(e) => return fail(format_args!("cannot find this executable: {e}")),
     };
-    let signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP]) {
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1]) {
         Ok(s) => s,
         Err(e) => return fail(format_args!("cannot handle signals: {e}")),
     };
@@ -303,6 +308,12 @@ impl Master {
                         log::info(format_args!("SIGHUP: a start, reload or stop is under way; ignored"))
                     }
                     SIGHUP => self.reload(),
+                    SIGUSR1 => {
+                        log::info(format_args!("SIGUSR1: every shard reopens its access log"));
+                        for w in &self.workers {
+                            let _ = kill(Pid::from_raw(w.child.id() as i32), Signal::SIGUSR1);
+                        }
+                    }
                     SIGQUIT => self.stop(true),
                     _ => self.stop(self.stopping.is_some()),
                 }
@@ -728,7 +739,8 @@ pub fn run_worker(config: &Config, index: usize) -> i32 {
     // passes on what the shards must do.
     let stop = Stop::default();
     let ignored = Arc::new(AtomicBool::new(false));
-    let handlers = [(SIGTERM, &stop.drain), (SIGQUIT, &stop.now), (SIGINT, &ignored), (SIGHUP, &ignored)];
+    let handlers =
+        [(SIGTERM, &stop.drain), (SIGQUIT, &stop.now), (SIGUSR1, &stop.reopen), (SIGINT, &ignored), (SIGHUP, &ignored)];
     for (signal, flag) in handlers {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
             return failed(format_args!("cannot handle signals: {e}"));
@@ -762,7 +774,12 @@ fn serve<D: Driver>(config: &Config, listen_fd: i32, ready_fd: i32, core: &str, 
     }
     let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
     let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };
-    let shard = Shard::<D>::new(listener, site, config.timeouts(), sizing)?;
+    let mut shard = Shard::<D>::new(listener, site, config.timeouts(), sizing)?;
+    if config.access_log != "off" {
+        let file = sys::LogFile::open(&config.access_log)
+            .map_err(|e| io::Error::new(e.kind(), format!("--access-log {}: {e}", config.access_log)))?;
+        shard.log_access(file, config.access_log_format, config.worker.unwrap_or(0));
+    }
     let generation = std::env::var(GENERATION_ENV).unwrap_or_else(|_| "1".to_string());
     log::info(format_args!("serving: core {core}, backend {}, generation {generation}", D::NAME));
     ready.write_all(format!("{}\n", std::process::id()).as_bytes())?;

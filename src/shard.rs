@@ -9,7 +9,8 @@
 #![forbid(unsafe_code)]
 
 use crate::conn::Site;
-use crate::core::{Core, Millis, Timeouts, Token, timer};
+use crate::core::{AccessLog, Core, LogFormat, Millis, Timeouts, Token, timer};
+use crate::driver::sys::LogFile;
 use crate::driver::{Driver, Sizing};
 use crate::log;
 use std::io;
@@ -23,6 +24,9 @@ pub struct Shard<D: Driver> {
     driver: D,
     core: Core<D::ConnIo>,
     clock: Clock,
+    access_log: Option<LogFile>,
+    /// When the access log was last written (monotonic ms).
+    access_written: Millis,
 }
 
 /// Both clocks from one reading a turn: monotonic milliseconds since the shard started,
@@ -41,13 +45,14 @@ impl Clock {
         Clock { origin: Instant::now(), mono_at: 0, wall_at: wall_ms() }
     }
 
-    /// (monotonic ms, wall seconds)
-    fn read(&mut self) -> (u64, u64) {
-        let mono = self.origin.elapsed().as_millis() as u64;
+    /// (monotonic ms, wall seconds, monotonic µs)
+    fn read(&mut self) -> (u64, u64, u64) {
+        let micros = self.origin.elapsed().as_micros() as u64;
+        let mono = micros / 1000;
         if mono.saturating_sub(self.mono_at) >= 1000 {
             (self.mono_at, self.wall_at) = (mono, wall_ms());
         }
-        (mono, (self.wall_at + mono.saturating_sub(self.mono_at)) / 1000)
+        (mono, (self.wall_at + mono.saturating_sub(self.mono_at)) / 1000, micros)
     }
 }
 
@@ -58,9 +63,38 @@ fn wall_ms() -> u64 {
 impl<D: Driver> Shard<D> {
     pub fn new(listener: TcpListener, site: Site, timeouts: Timeouts, sizing: Sizing) -> io::Result<Self> {
         let mut clock = Clock::new();
-        let (now, wall) = clock.read();
+        let (now, wall, _) = clock.read();
         let core = Core::new(site, timeouts, sizing.max_conns, now, wall);
-        Ok(Shard { driver: D::new(listener, &sizing)?, core, clock })
+        Ok(Shard { driver: D::new(listener, &sizing)?, core, clock, access_log: None, access_written: 0 })
+    }
+
+    /// Log every response to `file`, as `format`, naming this shard `index`.
+    pub fn log_access(&mut self, file: LogFile, format: LogFormat, index: usize) {
+        self.core.log_access(AccessLog::new(format, index));
+        self.access_log = Some(file);
+    }
+
+    /// Write the access log's whole lines in one write, once `ACCESS_LOG_BATCH` bytes or a
+    /// tick's worth of them wait (or `now`: at a reopen, which comes first, and at the end).
+    fn write_access_log(&mut self, reopen: bool, now: bool) {
+        let at = self.core.now();
+        let (Some(file), Some(lines)) = (&mut self.access_log, self.core.access_lines()) else { return };
+        if !(now || reopen || lines.len() >= ACCESS_LOG_BATCH || at >= self.access_written + timer::TICK_MS) {
+            return;
+        }
+        self.access_written = at;
+        if reopen {
+            match file.reopen() {
+                Ok(()) => log::info(format_args!("access log reopened")),
+                Err(e) => log::error(format_args!("access log: cannot reopen: {e}; writing on to the old file")),
+            }
+        }
+        if !lines.is_empty() {
+            if let Err(e) = file.write(lines) {
+                log::error(format_args!("access log: {e}; {} bytes of lines lost", lines.len()));
+            }
+            lines.clear();
+        }
     }
 
     /// Serve until `stop` says so. A drain stops accepting, lets idle connections go,
@@ -102,14 +136,17 @@ impl<D: Driver> Shard<D> {
             if let Err(e) = self.driver.wait(timeout) {
                 break Err(e);
             }
-            let (now, wall) = self.clock.read();
+            let (now, wall, micros) = self.clock.read();
             self.core.advance(now, wall);
+            self.core.advance_micros(micros);
             self.driver.dispatch(&mut self.core);
             self.core.expire();
             self.resume_ready(&mut ready);
+            self.write_access_log(stop.reopen.swap(false, Ordering::Relaxed), false);
         };
         self.core.close_all();
         self.resume_ready(&mut ready);
+        self.write_access_log(false, true);
         if !self.driver.shutdown(&mut self.core) {
             // The kernel may still use connection buffers: leak them rather than free them.
             std::mem::forget(self);
@@ -126,6 +163,10 @@ impl<D: Driver> Shard<D> {
     }
 }
 
+/// Access log bytes that make a write worth it before the tick is out: a write(2) to a
+/// file costs microseconds, a line's formatting far less.
+const ACCESS_LOG_BATCH: usize = 64 << 10;
+
 /// What the shard's signal handlers ask of it.
 #[derive(Default)]
 pub struct Stop {
@@ -133,4 +174,6 @@ pub struct Stop {
     pub drain: Arc<AtomicBool>,
     /// Exit now (SIGQUIT).
     pub now: Arc<AtomicBool>,
+    /// Reopen the access log (SIGUSR1, after logrotate moved it).
+    pub reopen: Arc<AtomicBool>,
 }

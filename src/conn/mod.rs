@@ -25,6 +25,9 @@ pub struct Site {
     /// Where this shard counts what it does (`ShardStats::detached` until the master's
     /// shared block is set).
     pub stats: &'static ShardStats,
+    /// With an access log: every answer queued, in order, for the core to log once its
+    /// bytes have gone (`None`: no access log, nothing recorded).
+    pub answers: Option<Vec<Answered>>,
     decoded: Vec<u8>,
     path: Vec<u8>,
 }
@@ -39,6 +42,7 @@ impl Site {
             now: 0,
             draining: false,
             stats: ShardStats::detached(),
+            answers: None,
             decoded: Vec::new(),
             path: Vec::new(),
         };
@@ -53,6 +57,18 @@ impl Site {
             self.date = crate::http::date::format(now);
         }
     }
+}
+
+/// What the access log needs of one answer, taken when it is queued.
+#[derive(Debug)]
+pub struct Answered {
+    pub status: u16,
+    /// Bytes queued for it (head and body).
+    pub len: u64,
+    /// The request line (`GET / HTTP/1.1`), or what came instead of one.
+    pub request: Box<[u8]>,
+    pub referer: Box<[u8]>,
+    pub user_agent: Box<[u8]>,
 }
 
 /// A request body being read only to be thrown away; the head waits in a copy of its own
@@ -108,8 +124,8 @@ impl Conn {
                         }
                     }
                     Err(e) => {
-                        self.body = None;
-                        self.refuse(e, false, site, out);
+                        let body = self.body.take().expect("body in progress");
+                        self.refuse(e, false, first_line(&body.head), site, out);
                     }
                 }
                 continue;
@@ -119,14 +135,15 @@ impl Conn {
             }
             match parse(&input[pos..], &site.limits) {
                 Ok(Status::Partial) => break,
-                Err(e) => self.refuse(e, false, site, out),
+                Err(e) => self.refuse(e, false, first_line(&input[pos..]), site, out),
                 Ok(Status::Complete(req, n)) => {
                     let head = &input[pos..pos + n];
                     pos += n;
                     match req.body {
                         BodyFraming::None => self.answer(&req, site, out),
                         BodyFraming::Length(len) if len > site.limits.max_body => {
-                            self.refuse(ParseError::BodyTooLarge, req.method == crate::http::Method::Head, site, out)
+                            let head_only = req.method == crate::http::Method::Head;
+                            self.refuse(ParseError::BodyTooLarge, head_only, req.line, site, out)
                         }
                         BodyFraming::Length(len) => {
                             self.body = Some(Box::new(Body { head: head.into(), framing: Discard::Length(len) }))
@@ -157,17 +174,49 @@ impl Conn {
         self.closing |= persistence == Persistence::Close;
         self.answered = self.answered.wrapping_add(1);
         let at = out.bytes.len();
+        let queued = site.answers.is_some().then(|| out.queued_len());
         serve::respond(req, persistence, site, out);
-        site.stats.response(status_of(&out.bytes[at..]));
+        let status = status_of(&out.bytes[at..]);
+        site.stats.response(status);
+        if let (Some(answers), Some(before)) = (&mut site.answers, queued) {
+            let field = |name| req.header(name).unwrap_or_default().into();
+            answers.push(Answered {
+                status,
+                len: out.queued_len() - before,
+                request: req.line.into(),
+                referer: field("referer"),
+                user_agent: field("user-agent"),
+            });
+        }
     }
 
     /// Answer a request that cannot be read, then close: its framing is in doubt.
-    fn refuse(&mut self, e: ParseError, head_only: bool, site: &mut Site, out: &mut Outbox) {
+    /// `line` is the request line, or what came instead of one, for the access log.
+    fn refuse(&mut self, e: ParseError, head_only: bool, line: &[u8], site: &mut Site, out: &mut Outbox) {
+        let before = out.queued_len();
         response::error(&mut out.bytes, e.status(), &site.date, Persistence::Close, head_only, &[]);
         self.closing = true;
         site.stats.response(e.status());
         site.stats.parse_error(e.status());
+        if let Some(answers) = &mut site.answers {
+            let len = out.queued_len() - before;
+            answers.push(Answered::without_request(e.status(), len, line));
+        }
     }
+}
+
+impl Answered {
+    /// An answer to no readable request (`line` is what came instead, as far as known).
+    pub fn without_request(status: u16, len: u64, line: &[u8]) -> Answered {
+        Answered { status, len, request: line.into(), referer: Box::default(), user_agent: Box::default() }
+    }
+}
+
+/// The first line of `input` without its ending, at most 1 KiB of it.
+fn first_line(input: &[u8]) -> &[u8] {
+    let line = input.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    &line[..line.len().min(1024)]
 }
 
 /// The status of the response that `head` starts (`HTTP/1.1 NNN …`, as the encoder writes).

@@ -36,6 +36,11 @@ impl Outbox {
         }
     }
 
+    /// Bytes queued and not yet sent, file ranges included.
+    pub fn queued_len(&self) -> u64 {
+        (self.bytes.len() - self.sent) as u64 + self.files.iter().map(|f| f.len).sum::<u64>()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.sent == self.bytes.len() && self.files.is_empty()
     }

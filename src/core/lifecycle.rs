@@ -4,7 +4,7 @@
 
 use super::timer::{NOT_FILED, tick_at_or_after, tick_of};
 use super::{ANSWER_COST, Core, DRAIN_IDLE, Event, Next, Phase, TURN_BUDGET, Timer, Token};
-use crate::conn::Conn;
+use crate::conn::{Answered, Conn};
 use crate::http::response::{self, Persistence};
 use crate::stats::{self, TimeoutKind};
 
@@ -22,7 +22,7 @@ impl<C> Core<C> {
                 slot.spent = slot.spent.saturating_add(data.len().min(TURN_BUDGET as usize) as u32);
                 if !slot.conn.mid_request() && slot.conn.out.is_none() && !slot.unparsed {
                     // The first byte of what is answered next.
-                    slot.began = self.now;
+                    slot.began = self.now_us;
                 }
                 if slot.phase != Phase::Open || slot.conn.closing || slot.peer_eof || data.is_empty() {
                     // Lingering, or a last answer is queued: input is only drained.
@@ -36,6 +36,9 @@ impl<C> Core<C> {
             Event::Sent(n) => {
                 slot.spent = slot.spent.saturating_add(n.min(TURN_BUDGET as usize) as u32);
                 stats::add(&self.site.stats.bytes_sent, n as u64);
+                if let Some(log) = &mut self.access {
+                    log.sent(key, n as u64, self.now_us);
+                }
                 let Some(out) = slot.conn.out.as_mut() else { return };
                 out.advance(n);
                 if n > 0 && slot.timer == Timer::Send {
@@ -48,7 +51,8 @@ impl<C> Core<C> {
                     // Every answer in it has gone: their response time is now known.
                     let answers = slot.conn.answered.wrapping_sub(slot.timed);
                     slot.timed = slot.conn.answered;
-                    self.site.stats.latency(self.now - slot.began, u64::from(answers));
+                    let ms = self.now_us.saturating_sub(slot.began) / 1000;
+                    self.site.stats.latency(ms, u64::from(answers));
                     self.recycle(out);
                 }
             }
@@ -129,6 +133,11 @@ impl<C> Core<C> {
         if answers > 0 {
             // A request ended: whatever follows gets its own deadline.
             slot.timer = Timer::None;
+        }
+        if let (Some(log), Some(answered)) = (&mut self.access, &mut self.site.answers) {
+            for answer in answered.drain(..) {
+                log.queued(key, answer, slot.began, self.site.now);
+            }
         }
         if !self.scratch.is_empty() {
             let mut out = self.pool.pop().unwrap_or_default();
@@ -224,6 +233,10 @@ impl<C> Core<C> {
                     slot.unparsed = false;
                     let mut out = self.pool.pop().unwrap_or_default();
                     response::error(&mut out.bytes, 408, &self.site.date, Persistence::Close, false, &[]);
+                    if let Some(log) = &mut self.access {
+                        let answer = Answered::without_request(408, out.bytes.len() as u64, b"-");
+                        log.queued(key, answer, slot.began, self.site.now);
+                    }
                     slot.conn.out = Some(out);
                 }
                 Timer::Send => self.close(key, true),

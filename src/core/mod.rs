@@ -19,6 +19,7 @@
 
 #![forbid(unsafe_code)]
 
+mod access;
 mod idle;
 mod lifecycle;
 #[cfg(test)]
@@ -28,6 +29,7 @@ mod token;
 
 use crate::conn::{Chunk, Conn, Outbox, Site};
 use crate::stats;
+pub use access::{AccessLog, LogFormat};
 use slab::Slab;
 pub use token::Token;
 
@@ -158,9 +160,9 @@ struct Slot<C> {
     /// Neighbours on the idle list (slab keys, `idle::NIL` at the ends).
     idle_prev: u32,
     idle_next: u32,
-    /// When the requests being answered began (their first byte), and how many answers
-    /// have had their response time counted.
-    began: Millis,
+    /// When the requests being answered began (their first byte; µs on the shard's
+    /// clock), and how many answers have had their response time counted.
+    began: u64,
     timed: u32,
     io: C,
 }
@@ -187,6 +189,9 @@ pub struct Core<C> {
     idle: idle::IdleList,
     /// Slots closed and not yet released.
     closing: usize,
+    /// The clock in µs (`advance_micros`; else `now` × 1000).
+    now_us: u64,
+    access: Option<AccessLog>,
 }
 
 /// Pooled outboxes that grew past this are dropped rather than kept.
@@ -212,6 +217,8 @@ impl<C> Core<C> {
             ready: Vec::new(),
             idle: idle::IdleList::default(),
             closing: 0,
+            now_us: now * 1000,
+            access: None,
         }
     }
 
@@ -220,12 +227,41 @@ impl<C> Core<C> {
     /// connection's budget is whole again.
     pub fn advance(&mut self, now: Millis, wall: u64) {
         self.now = self.now.max(now);
+        self.now_us = self.now_us.max(self.now * 1000);
         self.turn = self.turn.wrapping_add(1);
         self.site.tick(wall);
     }
 
     pub fn now(&self) -> Millis {
         self.now
+    }
+
+    /// The clock to the microsecond, for response times (never behind `advance`'s).
+    pub fn advance_micros(&mut self, now_us: u64) {
+        self.now_us = self.now_us.max(now_us);
+    }
+
+    /// Log every response from now on into `log` (its buffer is the shard's to write).
+    pub fn log_access(&mut self, log: AccessLog) {
+        self.site.answers = Some(Vec::new());
+        self.access = Some(log);
+    }
+
+    /// The access log's whole lines waiting to be written, if there is a log.
+    pub fn access_lines(&mut self) -> Option<&mut Vec<u8>> {
+        self.access.as_mut().map(|log| &mut log.buf)
+    }
+
+    /// The peer of a connection just accepted, for the access log.
+    pub fn set_peer(&mut self, token: Token, peer: Option<std::net::SocketAddr>) {
+        if let (Some(key), Some(log)) = (self.live(token), &mut self.access) {
+            log.opened(key, peer);
+        }
+    }
+
+    /// Whether connections' peers are wanted (`set_peer`).
+    pub fn wants_peers(&self) -> bool {
+        self.access.is_some()
     }
 
     pub fn len(&self) -> usize {
@@ -277,10 +313,13 @@ impl<C> Core<C> {
             spent: 0,
             idle_prev: idle::NIL,
             idle_next: idle::NIL,
-            began: self.now,
+            began: self.now_us,
             timed: 0,
             io,
         });
+        if let Some(log) = &mut self.access {
+            log.opened(key, None);
+        }
         stats::add(&self.site.stats.accepted, 1);
         self.settle(key);
         Ok(token)
@@ -336,6 +375,9 @@ impl<C> Core<C> {
         self.idle_unlink(key);
         let slot = self.slots.remove(key);
         stats::add(&self.site.stats.closed, 1);
+        if let Some(log) = &mut self.access {
+            log.closed(key, self.now_us);
+        }
         self.closing -= usize::from(slot.phase == Phase::Closed);
         if let Some(out) = slot.conn.out {
             self.recycle(out);

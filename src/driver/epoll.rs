@@ -207,6 +207,10 @@ impl EpollDriver {
             }
             let io = ConnIo { stream, readable: false, writable: true, hangup: false, awaiting_input: true };
             let Ok(token) = core.accept(io) else { continue };
+            if core.wants_peers() {
+                let peer = core.io(token).and_then(|io| io.stream.peer_addr().ok());
+                core.set_peer(token, peer);
+            }
             let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
             let registered =
                 core.io(token).map(|io| self.epoll.add(io.stream.as_fd(), EpollEvent::new(flags, token.0)));

@@ -266,6 +266,10 @@ impl UringDriver {
             };
             if let Ok(token) = core.accept(io) {
                 budget -= 1;
+                if core.wants_peers() {
+                    let peer = core.io(token).and_then(|io| io.stream.peer_addr().ok());
+                    core.set_peer(token, peer);
+                }
                 drive(&mut self.uring.ring, core, token, Event::Resume);
             }
         }

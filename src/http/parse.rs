@@ -89,6 +89,8 @@ pub enum BodyFraming {
 /// A parsed request head. Every slice borrows the caller's buffer.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {
+    /// The request line as received, without its line ending (for the access log).
+    pub line: &'a [u8],
     pub method: Method<'a>,
     pub target: &'a [u8],
     pub version: Version,
@@ -183,7 +185,8 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<'a>, ParseErro
     if line_end + 1 > limits.max_request_line {
         return Err(ParseError::RequestLineTooLong);
     }
-    let (method, target, version) = request_line(strip_cr(&buf[start..line_end]))?;
+    let line = strip_cr(&buf[start..line_end]);
+    let (method, target, version) = request_line(line)?;
 
     let fields_start = line_end + 1;
     let mut pos = fields_start;
@@ -223,7 +226,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<'a>, ParseErro
         Version::Http11 => !seen.close,
         Version::Http10 => seen.keep_alive && !seen.close,
     };
-    Ok(Status::Complete(Request { method, target, version, keep_alive, body, fields }, pos))
+    Ok(Status::Complete(Request { line, method, target, version, keep_alive, body, fields }, pos))
 }
 
 /// Refuse a request line as soon as a byte makes it invalid whatever follows (a TLS

@@ -1,0 +1,235 @@
+//! The access log: one line per response, written once its last byte has gone (or, for a
+//! response cut short, when its connection ends, with the bytes that did go). Lines
+//! collect in the shard's buffer; the shard writes the buffer whole, once a turn.
+
+use crate::conn::Answered;
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// nginx's `combined`, then the response time in µs and the shard index.
+    Combined,
+    /// One JSON object a line.
+    Json,
+}
+
+/// A response queued and not yet whole on the wire.
+struct Entry {
+    answer: Answered,
+    sent: u64,
+    /// When its request began (µs on the shard's clock) and the wall second it did.
+    began_us: u64,
+    wall: u64,
+}
+
+pub struct AccessLog {
+    format: LogFormat,
+    shard: usize,
+    /// Whole lines waiting to be written.
+    pub buf: Vec<u8>,
+    /// By slab key: the connection's peer (as logged) and its responses in flight.
+    conns: Vec<(String, VecDeque<Entry>)>,
+    /// The wall second last formatted, and its text in each format.
+    second: u64,
+    clf: String,
+    iso: String,
+}
+
+impl AccessLog {
+    pub fn new(format: LogFormat, shard: usize) -> AccessLog {
+        AccessLog {
+            format,
+            shard,
+            buf: Vec::with_capacity(80 << 10),
+            conns: Vec::new(),
+            second: 0,
+            clf: clf_time(0),
+            iso: iso_time(0),
+        }
+    }
+
+    fn conn(&mut self, key: usize) -> &mut (String, VecDeque<Entry>) {
+        if self.conns.len() <= key {
+            self.conns.resize_with(key + 1, Default::default);
+        }
+        &mut self.conns[key]
+    }
+
+    pub(super) fn opened(&mut self, key: usize, peer: Option<SocketAddr>) {
+        let conn = self.conn(key);
+        conn.0.clear();
+        if let Some(peer) = peer {
+            let _ = write!(conn.0, "{}", peer.ip());
+        }
+        conn.1.clear();
+    }
+
+    pub(super) fn queued(&mut self, key: usize, answer: Answered, began_us: u64, wall: u64) {
+        self.conn(key).1.push_back(Entry { answer, sent: 0, began_us, wall });
+    }
+
+    /// `n` bytes of `key`'s output went out: log the responses that are now whole.
+    pub(super) fn sent(&mut self, key: usize, mut n: u64, now_us: u64) {
+        while n > 0 {
+            let Some(entry) = self.conn(key).1.front_mut() else { return };
+            let take = n.min(entry.answer.len - entry.sent);
+            entry.sent += take;
+            n -= take;
+            if entry.sent < entry.answer.len {
+                return;
+            }
+            let entry = self.conns[key].1.pop_front().expect("front");
+            self.line(key, &entry, now_us);
+        }
+    }
+
+    /// The connection is gone: log what it had queued, with the bytes that did go.
+    pub(super) fn closed(&mut self, key: usize, now_us: u64) {
+        if let Some((_, entries)) = self.conns.get_mut(key) {
+            for entry in std::mem::take(entries) {
+                self.line(key, &entry, now_us);
+            }
+            self.conns[key].0.clear();
+        }
+    }
+
+    fn line(&mut self, key: usize, e: &Entry, now_us: u64) {
+        if e.wall != self.second {
+            (self.second, self.clf, self.iso) = (e.wall, clf_time(e.wall), iso_time(e.wall));
+        }
+        let peer = self.conns[key].0.as_str();
+        let us = now_us.saturating_sub(e.began_us);
+        let a = &e.answer;
+        let out = &mut self.buf;
+        match self.format {
+            LogFormat::Combined => {
+                let peer = if peer.is_empty() { "-" } else { peer };
+                let _ = write!(out_str(out), "{peer} - - [{}] \"", self.clf);
+                escape_clf(&a.request, out);
+                let _ = write!(out_str(out), "\" {} {} \"", a.status, e.sent);
+                escape_clf(&a.referer, out);
+                out.extend_from_slice(b"\" \"");
+                escape_clf(&a.user_agent, out);
+                let _ = writeln!(out_str(out), "\" {us} {}", self.shard);
+            }
+            LogFormat::Json => {
+                let _ = write!(out_str(out), "{{\"time\":\"{}\",\"remote\":\"{peer}\",\"request\":\"", self.iso);
+                escape_json(&a.request, out);
+                let _ = write!(out_str(out), "\",\"status\":{},\"bytes\":{},\"referer\":\"", a.status, e.sent);
+                escape_json(&a.referer, out);
+                out.extend_from_slice(b"\",\"user_agent\":\"");
+                escape_json(&a.user_agent, out);
+                let _ = writeln!(out_str(out), "\",\"us\":{us},\"shard\":{}}}", self.shard);
+            }
+        }
+    }
+}
+
+/// `fmt::Write` over a byte buffer (every write here is ASCII or UTF-8 text).
+struct Bytes<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Bytes<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+fn out_str(out: &mut Vec<u8>) -> Bytes<'_> {
+    Bytes(out)
+}
+
+/// As nginx escapes a logged field: `"`, `\`, controls and bytes above 0x7e as `\xHH`;
+/// an empty one is `-`.
+fn escape_clf(v: &[u8], out: &mut Vec<u8>) {
+    if v.is_empty() {
+        out.push(b'-');
+    }
+    for &b in v {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            let _ = write!(out_str(out), "\\x{b:02X}");
+        } else {
+            out.push(b);
+        }
+    }
+}
+
+/// A JSON string's content: `"`, `\` and controls escaped; other bytes above 0x7e as
+/// `\u00HH` (the log stays valid UTF-8 whatever the client sent).
+fn escape_json(v: &[u8], out: &mut Vec<u8>) {
+    for &b in v {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x20..0x7f => out.push(b),
+            _ => {
+                let _ = write!(out_str(out), "\\u{b:04x}");
+            }
+        }
+    }
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// `28/Nov/2026:15:33:19 +0000`
+fn clf_time(secs: u64) -> String {
+    let (y, m, d) = crate::http::date::civil_from_days((secs / 86400) as i64);
+    let rem = secs % 86400;
+    format!("{d:02}/{}/{y:04}:{:02}:{:02}:{:02} +0000", MONTHS[(m - 1) as usize], rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+/// `2026-11-28T15:33:19Z`
+fn iso_time(secs: u64) -> String {
+    let (y, m, d) = crate::http::date::civil_from_days((secs / 86400) as i64);
+    let rem = secs % 86400;
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: u16, len: u64, request: &[u8]) -> Answered {
+        Answered {
+            status,
+            len,
+            request: request.into(),
+            referer: (*b"http://r/").into(),
+            user_agent: (*b"ua \"x\"").into(),
+        }
+    }
+
+    #[test]
+    fn a_line_when_the_last_byte_goes_and_one_for_what_was_cut() {
+        let mut log = AccessLog::new(LogFormat::Combined, 3);
+        log.opened(0, "10.0.0.1:5555".parse().ok());
+        log.queued(0, answered(200, 100, b"GET / HTTP/1.1"), 1_000, 1_796_393_403);
+        log.queued(0, answered(404, 50, b"GET /\xff HTTP/1.1"), 1_000, 1_796_393_403);
+        log.sent(0, 99, 2_000);
+        assert!(log.buf.is_empty(), "a line before the response is whole");
+        log.sent(0, 11, 2_500);
+        log.closed(0, 3_000);
+        let text = String::from_utf8(log.buf.clone()).unwrap();
+        assert_eq!(
+            text,
+            "10.0.0.1 - - [04/Dec/2026:14:10:03 +0000] \"GET / HTTP/1.1\" 200 100 \"http://r/\" \"ua \\x22x\\x22\" 1500 3\n\
+             10.0.0.1 - - [04/Dec/2026:14:10:03 +0000] \"GET /\\xFF HTTP/1.1\" 404 10 \"http://r/\" \"ua \\x22x\\x22\" 2000 3\n"
+        );
+    }
+
+    #[test]
+    fn json_lines_are_json() {
+        let mut log = AccessLog::new(LogFormat::Json, 0);
+        log.opened(0, None);
+        log.queued(0, answered(200, 5, b"GET /\x01\"q\" HTTP/1.1"), 0, 0);
+        log.sent(0, 5, 7);
+        let text = String::from_utf8(log.buf).unwrap();
+        assert_eq!(
+            text,
+            "{\"time\":\"1970-01-01T00:00:00Z\",\"remote\":\"\",\"request\":\"GET /\\u0001\\\"q\\\" HTTP/1.1\",\
+             \"status\":200,\"bytes\":5,\"referer\":\"http://r/\",\"user_agent\":\"ua \\\"x\\\"\",\"us\":7,\"shard\":0}\n"
+        );
+    }
+}
