@@ -59,16 +59,17 @@ impl Site {
     }
 }
 
-/// What the access log needs of one answer, taken when it is queued.
+/// What the access log needs of one answer, taken when it is queued: the request line
+/// (`GET / HTTP/1.1`, or what came instead of one), `Referer` and `User-Agent`, in one
+/// allocation.
 #[derive(Debug)]
 pub struct Answered {
     pub status: u16,
     /// Bytes queued for it (head and body).
     pub len: u64,
-    /// The request line (`GET / HTTP/1.1`), or what came instead of one.
-    pub request: Box<[u8]>,
-    pub referer: Box<[u8]>,
-    pub user_agent: Box<[u8]>,
+    text: Box<[u8]>,
+    request_end: usize,
+    referer_end: usize,
 }
 
 /// A request body being read only to be thrown away; the head waits in a copy of its own
@@ -179,14 +180,9 @@ impl Conn {
         let status = status_of(&out.bytes[at..]);
         site.stats.response(status);
         if let (Some(answers), Some(before)) = (&mut site.answers, queued) {
-            let field = |name| req.header(name).unwrap_or_default().into();
-            answers.push(Answered {
-                status,
-                len: out.queued_len() - before,
-                request: req.line.into(),
-                referer: field("referer"),
-                user_agent: field("user-agent"),
-            });
+            let field = |name| req.header(name).unwrap_or_default();
+            let len = out.queued_len() - before;
+            answers.push(Answered::new(status, len, req.line, field("referer"), field("user-agent")));
         }
     }
 
@@ -206,9 +202,26 @@ impl Conn {
 }
 
 impl Answered {
+    pub fn new(status: u16, len: u64, request: &[u8], referer: &[u8], user_agent: &[u8]) -> Answered {
+        let text = [request, referer, user_agent].concat().into_boxed_slice();
+        Answered { status, len, text, request_end: request.len(), referer_end: request.len() + referer.len() }
+    }
+
     /// An answer to no readable request (`line` is what came instead, as far as known).
     pub fn without_request(status: u16, len: u64, line: &[u8]) -> Answered {
-        Answered { status, len, request: line.into(), referer: Box::default(), user_agent: Box::default() }
+        Answered::new(status, len, line, b"", b"")
+    }
+
+    pub fn request(&self) -> &[u8] {
+        &self.text[..self.request_end]
+    }
+
+    pub fn referer(&self) -> &[u8] {
+        &self.text[self.request_end..self.referer_end]
+    }
+
+    pub fn user_agent(&self) -> &[u8] {
+        &self.text[self.referer_end..]
     }
 }
 
@@ -221,5 +234,8 @@ fn first_line(input: &[u8]) -> &[u8] {
 
 /// The status of the response that `head` starts (`HTTP/1.1 NNN …`, as the encoder writes).
 fn status_of(head: &[u8]) -> u16 {
-    head.get(9..12).and_then(|d| std::str::from_utf8(d).ok()?.parse().ok()).unwrap_or(0)
+    match head.get(9..12) {
+        Some(&[a, b, c]) => [a, b, c].iter().fold(0, |n, d| n * 10 + u16::from(d.wrapping_sub(b'0'))),
+        _ => 0,
+    }
 }

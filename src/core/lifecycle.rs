@@ -217,6 +217,8 @@ impl<C> Core<C> {
             }
             let stats = self.site.stats;
             match slot.timer {
+                // A drain letting idle connections go is no timeout.
+                Timer::Idle if self.site.draining => {}
                 // A new connection that sent nothing waited as long as a request may take.
                 Timer::Idle if slot.conn.answered > 0 => stats.timeout(TimeoutKind::Keepalive),
                 Timer::Request | Timer::Idle => stats.timeout(TimeoutKind::Request),
