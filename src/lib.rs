@@ -1,8 +1,8 @@
 //! c10k-server: a sharded static-file HTTP/1.1 server. Layers, bottom up: `http` (parse,
 //! encode) → `log` (the server's own lines) → `stats` (counters shared with the master) →
 //! `files` (resolve, cache) → `conn` (state machine) → `core` (lifecycle, slab, timers) →
-//! `driver` (the kernel) → `shard` (one reactor per core) → `status` (what the status listener
-//! answers) → `master` (workers, signals, reloads). No module imports one above it. See DESIGN.md.
+//! `driver` (the kernel) → `shard` (one reactor per core) → `master` (workers, supervision, signals,
+//! reloads, the status listener). No module imports one above it. See DESIGN.md.
 
 pub mod config;
 pub mod conn;
@@ -14,5 +14,4 @@ pub mod log;
 pub mod master;
 pub mod shard;
 pub mod stats;
-pub mod status;
 pub mod tuning;

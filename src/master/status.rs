@@ -4,12 +4,13 @@
 //! page for a browser), `/healthz` (200 while serving, 503 while starting, reloading or
 //! stopping). GET and HEAD only; it never serves a file. No I/O here: bytes in, bytes out.
 
-#![forbid(unsafe_code)]
-
+use super::{backend_name, unix_now};
+use crate::driver::sys;
 use crate::http::response::{self, Persistence};
 use crate::http::{Limits, Method, Status, parse};
 use crate::stats::{ERROR_STATUSES, LATENCY_MS, ShardStats, get};
 use std::fmt::Write as _;
+use std::time::Duration;
 
 /// What the master knows at the moment of a request.
 pub struct Server<'a> {
@@ -317,4 +318,33 @@ fn page(server: &Server<'_>) -> String {
         server.capacity,
         server.reloads
     )
+}
+
+impl super::Master {
+    /// Answer the status listener's waiting connections, one request each. The master
+    /// blocks on a slow client for at most a second: it is an operator's port.
+    pub(super) fn serve_status(&mut self) {
+        let Some(listener) = &self.status_listener else { return };
+        while let Ok(stream) = sys::accept(listener) {
+            let request = sys::read_request_head(&stream, Duration::from_secs(1));
+            let state = match (self.stopping, self.serving, &self.reload) {
+                (Some(_), _, _) => "stopping",
+                (None, false, _) => "starting",
+                (None, true, Some(_)) => "reloading",
+                (None, true, None) => "serving",
+            };
+            let server = Server {
+                version: env!("CARGO_PKG_VERSION"),
+                backend: backend_name(self.backend),
+                started: self.started_unix,
+                now: unix_now(),
+                capacity: self.capacity,
+                reloads: self.reloads,
+                state,
+                shards: self.stats,
+            };
+            let date = crate::http::date::format(unix_now());
+            let _ = sys::write_all_blocking(&stream, &answer(&request, &server, &date), Duration::from_secs(1));
+        }
+    }
 }

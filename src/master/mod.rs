@@ -1,0 +1,342 @@
+//! The master: validate, bind one SO_REUSEPORT listener per shard and keep it for the
+//! server's life, run each shard as a worker process (its own fd table and RLIMIT_NOFILE;
+//! a crash takes one shard, not the server), and supervise them.
+//!
+//! - A shard that dies is replaced at once with its index, core and listener, so what
+//!   waits in its accept queue is served by the replacement instead of being reset; one
+//!   that keeps dying is restarted with a growing delay.
+//! - SIGTERM or SIGINT drains every shard (`Shard::run`) and exits 0 once they have; a
+//!   second one, or SIGQUIT, stops them at once.
+//! - SIGHUP starts a new generation of shards from the executable on disk on the same
+//!   listeners, waits until each says it serves, then drains the old generation; a new
+//!   generation that fails to start is stopped and the old one keeps serving.
+//! - With `NOTIFY_SOCKET` set (systemd `Type=notify`) the master reports READY, RELOADING
+//!   and STOPPING.
+//!
+//! The master is one thread that wakes at least every `TICK`: on a shard's report that it
+//! serves (a line on a pipe every shard inherits) or at the tick, when it reads signals
+//! and reaps exits. Here: start-up and spawning; `control` the loop and stops;
+//! `supervise` exits, restarts and reloads; `status` the status listener; `notify`
+//! systemd; `worker` what a shard process runs.
+
+#![forbid(unsafe_code)]
+
+mod control;
+mod notify;
+mod status;
+mod supervise;
+mod worker;
+
+use notify::Notify;
+use supervise::ended;
+pub use worker::run_worker;
+
+use crate::config::Config;
+use crate::conn::Site;
+use crate::driver::epoll::EpollDriver;
+use crate::driver::uring::{self, UringDriver};
+use crate::driver::{Backend, Driver, Sizing, sys};
+use crate::files::{Cache, Root};
+use crate::log;
+use crate::shard::{Shard, Stop};
+use crate::stats::{self, ShardStats};
+use crate::tuning;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
+use signal_hook::iterator::Signals;
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::io::{self, PipeReader, PipeWriter, Read, Write};
+use std::net::TcpListener;
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const LISTEN_FD_ENV: &str = "C10K_LISTEN_FD";
+const MASTER_PID_ENV: &str = "C10K_MASTER_PID";
+/// The backend the master settled on; workers do not probe again.
+const BACKEND_ENV: &str = "C10K_BACKEND";
+/// The per-shard connection cap from the master's capacity plan.
+const MAX_CONNS_ENV: &str = "C10K_MAX_CONNS";
+/// The pipe a worker writes its pid to, as a line, once it serves.
+const READY_FD_ENV: &str = "C10K_READY_FD";
+const GENERATION_ENV: &str = "C10K_GENERATION";
+/// The shared counters (a memfd of one `ShardStats` per shard) and how many blocks it holds.
+const STATS_FD_ENV: &str = "C10K_STATS_FD";
+const STATS_BLOCKS_ENV: &str = "C10K_STATS_BLOCKS";
+
+/// The longest the master sleeps between looks at signals and exits.
+const TICK: Duration = Duration::from_millis(50);
+/// How long a new shard may take to say it serves.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// A shard that died this many times within `CRASH_WINDOW` is restarted after a delay
+/// that starts at `BACKOFF_FIRST` and doubles up to `BACKOFF_MAX`.
+const CRASH_DEATHS: usize = 5;
+const CRASH_WINDOW: Duration = Duration::from_secs(10);
+const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Past a shard's own shutdown timeout (or after SIGQUIT), how long before SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+
+/// Print `c10k-server: <what>` and return the exit code for a refusal to start: a bad
+/// flag, root or address, before anything runs.
+fn fail(what: impl std::fmt::Display) -> i32 {
+    eprintln!("c10k-server: {what}");
+    1
+}
+
+/// The backend every shard runs: `auto` is io_uring when the probe passes, else epoll
+/// with one line saying why.
+fn backend(config: &Config) -> Result<Backend, String> {
+    match config.backend {
+        Backend::Epoll => Ok(Backend::Epoll),
+        Backend::Uring => uring::probe()
+            .map(|()| Backend::Uring)
+            .map_err(|why| format!("--backend uring: {why}; use --backend epoll")),
+        Backend::Auto => Ok(uring::probe().map(|()| Backend::Uring).unwrap_or_else(|why| {
+            log::warn(format_args!("io_uring unusable ({why}); using epoll"));
+            Backend::Epoll
+        })),
+    }
+}
+
+fn backend_name(b: Backend) -> &'static str {
+    if b == Backend::Uring { UringDriver::NAME } else { EpollDriver::NAME }
+}
+
+pub fn run(config: &Config) -> i32 {
+    log::set_who("master".to_string());
+    let backend = match backend(config) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    if let Err(e) = Root::open(&config.root) {
+        return fail(format_args!("--root {}: {e}; pass --root DIR with an existing directory", config.root.display()));
+    }
+    let shards = config.shard_count();
+    let host = match tuning::Host::read() {
+        Ok(h) => h,
+        Err(e) => return fail(format_args!("cannot read this host's limits: {e}")),
+    };
+    let target = config.target_conns.map(|n| n as u64);
+    let plan = match tuning::plan(&host, shards as u64, target, backend == Backend::Uring) {
+        Ok(p) => p,
+        Err(tuning::Refusal(why)) => return fail(why),
+    };
+    // Workers inherit it: soft up to hard, and hard itself when the target needs it.
+    if let Err(e) = tuning::raise_nofile(plan.nofile) {
+        log::warn(format_args!("cannot set RLIMIT_NOFILE to {}: {e}", plan.nofile));
+    }
+    let listeners = match bind_all(config, shards) {
+        Ok(l) => l,
+        Err(e) => {
+            let hint = match e.kind() {
+                io::ErrorKind::AddrInUse => "address already in use; stop what holds it or pass --listen ADDR:PORT",
+                io::ErrorKind::AddrNotAvailable => "no such local address; pass --listen with an address of this host",
+                io::ErrorKind::PermissionDenied => {
+                    "permission denied; use a port above 1023 or run with CAP_NET_BIND_SERVICE"
+                }
+                _ => "pass --listen ADDR:PORT with a free local address",
+            };
+            return fail(format_args!("cannot listen on {}: {e}: {hint}", config.listen));
+        }
+    };
+    let addr = listeners[0].local_addr().unwrap_or(config.listen);
+    if config.access_log != "off"
+        && let Err(e) = sys::LogFile::open(&config.access_log)
+    {
+        return fail(format_args!("--access-log {}: {e}; pass a writable file, - or off", config.access_log));
+    }
+    let status_listener = match config.status_listen.map(sys::status_listener).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            let at = config.status_listen.map_or(String::new(), |a| a.to_string());
+            return fail(format_args!("--status-listen {at}: {e}; pass a free ADDR:PORT"));
+        }
+    };
+    let stats_fd = match sys::stats_memfd(shards) {
+        Ok(fd) => fd,
+        Err(e) => return fail(format_args!("cannot create the shared counters: {e}")),
+    };
+    let stats = match sys::map_stats(&stats_fd, shards) {
+        Ok(s) => s,
+        Err(e) => return fail(format_args!("cannot map the shared counters: {e}")),
+    };
+    // The path, not /proc/self/exe: a binary installed over it since is what a reload runs.
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return fail(format_args!("cannot find this executable: {e}")),
+    };
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1]) {
+        Ok(s) => s,
+        Err(e) => return fail(format_args!("cannot handle signals: {e}")),
+    };
+    let (ready_rx, ready_tx) = match io::pipe() {
+        Ok(p) => p,
+        Err(e) => return fail(format_args!("cannot make a pipe: {e}")),
+    };
+    log::info(format_args!("{}", tuning::capacity_line(&host, &plan)));
+    if let Some(status) = status_listener.as_ref().and_then(|l| l.local_addr().ok()) {
+        log::info(format_args!("status on http://{status}/status (also /metrics, /healthz)"));
+    }
+    for warning in &plan.warnings {
+        log::warn(format_args!("{warning}"));
+    }
+    let mut master = Master {
+        exe,
+        args: std::env::args_os().skip(1).collect(),
+        backend,
+        per_shard: plan.per_shard,
+        grace: Duration::from_secs(config.shutdown_timeout),
+        slots: listeners
+            .into_iter()
+            .map(|listener| Slot {
+                listener: Some(listener),
+                deaths: VecDeque::new(),
+                backoff: BACKOFF_FIRST,
+                restart_at: None,
+            })
+            .collect(),
+        workers: Vec::new(),
+        generation: 1,
+        reload: None,
+        stopping: None,
+        ready_rx,
+        ready_tx,
+        ready_buf: Vec::new(),
+        notify: Notify::from_env(),
+        stats_fd,
+        stats,
+        status_listener,
+        capacity: plan.capacity,
+        started_unix: unix_now(),
+        serving: false,
+        reloads: 0,
+    };
+    if let Err(code) = master.start(signals, addr) {
+        return code;
+    }
+    0
+}
+
+fn bind_all(config: &Config, shards: usize) -> io::Result<Vec<TcpListener>> {
+    let mut addr = config.listen;
+    if addr.port() != 0 {
+        sys::check_port_free(addr)?;
+    }
+    let mut listeners = Vec::with_capacity(shards);
+    for _ in 0..shards {
+        let listener = sys::reuseport_listener(addr)?;
+        // Port 0 is resolved once; the other shards join that port.
+        addr = listener.local_addr()?;
+        listeners.push(listener);
+    }
+    Ok(listeners)
+}
+
+/// One shard's place: its listener, held for the server's life, and its record of deaths.
+struct Slot {
+    /// `None` once the server stops: the shards' copies are then the last.
+    listener: Option<TcpListener>,
+    deaths: VecDeque<Instant>,
+    /// The delay before the next restart of a shard that keeps dying.
+    backoff: Duration,
+    /// A restart waiting out its backoff.
+    restart_at: Option<Instant>,
+}
+
+/// A worker process.
+struct Worker {
+    index: usize,
+    generation: u32,
+    child: Child,
+    started: Instant,
+    /// It said it serves.
+    serving: bool,
+    /// Told to drain or to stop: it is not replaced when it exits.
+    stopped: bool,
+    /// When it gets SIGKILL if it has not exited by then.
+    kill_at: Option<Instant>,
+}
+
+/// A new generation starting.
+struct Reload {
+    generation: u32,
+    started: Instant,
+}
+
+struct Master {
+    exe: PathBuf,
+    args: Vec<OsString>,
+    backend: Backend,
+    per_shard: u64,
+    grace: Duration,
+    slots: Vec<Slot>,
+    workers: Vec<Worker>,
+    /// The generation serving (the newest one that started).
+    generation: u32,
+    reload: Option<Reload>,
+    /// A stop under way; true once it is immediate.
+    stopping: Option<bool>,
+    ready_rx: PipeReader,
+    /// Every worker inherits it; the master's copy keeps the pipe open between workers.
+    ready_tx: PipeWriter,
+    ready_buf: Vec<u8>,
+    notify: Notify,
+    /// The shards' counters: every worker inherits the memfd and maps it.
+    stats_fd: std::os::fd::OwnedFd,
+    stats: &'static [ShardStats],
+    status_listener: Option<TcpListener>,
+    capacity: u64,
+    started_unix: u64,
+    /// Every shard of the first generation has served.
+    serving: bool,
+    reloads: u64,
+}
+
+impl Master {
+    /// Start a worker for shard `index` of `generation` on the shard's listener.
+    pub(super) fn spawn(&mut self, index: usize, generation: u32) -> io::Result<u32> {
+        let Some(listener) = &self.slots[index].listener else {
+            return Err(io::Error::other("the server is stopping"));
+        };
+        sys::set_inheritable(listener, true)?;
+        sys::set_inheritable(&self.ready_tx, true)?;
+        sys::set_inheritable(&self.stats_fd, true)?;
+        let child = Command::new(&self.exe)
+            .args(&self.args)
+            .arg("--worker")
+            .arg(index.to_string())
+            .env(LISTEN_FD_ENV, listener.as_raw_fd().to_string())
+            .env(READY_FD_ENV, self.ready_tx.as_raw_fd().to_string())
+            .env(MASTER_PID_ENV, std::process::id().to_string())
+            .env(BACKEND_ENV, backend_name(self.backend))
+            .env(MAX_CONNS_ENV, self.per_shard.to_string())
+            .env(GENERATION_ENV, generation.to_string())
+            .env(STATS_FD_ENV, self.stats_fd.as_raw_fd().to_string())
+            .env(STATS_BLOCKS_ENV, self.slots.len().to_string())
+            .env_remove("NOTIFY_SOCKET")
+            .spawn();
+        sys::set_inheritable(listener, false)?;
+        sys::set_inheritable(&self.ready_tx, false)?;
+        sys::set_inheritable(&self.stats_fd, false)?;
+        let child = child?;
+        let pid = child.id();
+        let block = &self.stats[index];
+        block.pid.store(u64::from(pid), Ordering::Relaxed);
+        block.generation.store(u64::from(generation), Ordering::Relaxed);
+        block.started.store(unix_now(), Ordering::Relaxed);
+        let started = Instant::now();
+        self.workers.push(Worker { index, generation, child, started, serving: false, stopped: false, kill_at: None });
+        Ok(pid)
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,156 @@
+//! Supervision and reloads: a shard that exits is logged and, unless it was told to stop,
+//! replaced (at once, or after a backoff when it keeps dying); a reload starts a new
+//! generation and drains the old one once the new one serves.
+
+use super::*;
+
+impl Master {
+    /// Collect the workers that exited: log each, replace a dead shard of the serving
+    /// generation, and fail a reload whose new shard died before serving.
+    pub(super) fn reap(&mut self) {
+        let mut i = 0;
+        while i < self.workers.len() {
+            let status = match self.workers[i].child.try_wait() {
+                Ok(Some(status)) => status,
+                _ => {
+                    i += 1;
+                    continue;
+                }
+            };
+            let w = self.workers.swap_remove(i);
+            let who = format!("shard {} (pid {}, generation {})", w.index, w.child.id(), w.generation);
+            if w.stopped {
+                log::info(format_args!("{who} {}", ended(status)));
+            } else if self.reload.as_ref().is_some_and(|r| r.generation == w.generation) {
+                let when = if w.serving { "before its generation served" } else { "before serving" };
+                self.fail_reload(&format!("{who} {} {when}", ended(status)));
+            } else {
+                self.died(w.index, &who, status);
+            }
+        }
+    }
+
+    /// A shard of the serving generation died: replace it now, or after a backoff if it
+    /// keeps dying.
+    pub(super) fn died(&mut self, index: usize, who: &str, status: ExitStatus) {
+        let now = Instant::now();
+        stats::add(&self.stats[index].restarts, 1);
+        let slot = &mut self.slots[index];
+        slot.deaths.push_back(now);
+        while slot.deaths.front().is_some_and(|&t| now.duration_since(t) > CRASH_WINDOW) {
+            slot.deaths.pop_front();
+        }
+        if slot.deaths.len() >= CRASH_DEATHS {
+            let delay = slot.backoff;
+            slot.backoff = (delay * 2).min(BACKOFF_MAX);
+            slot.restart_at = Some(now + delay);
+            log::error(format_args!(
+                "{who} {}: {} exits in {} s, restarting it in {} s",
+                ended(status),
+                slot.deaths.len(),
+                CRASH_WINDOW.as_secs(),
+                delay.as_secs()
+            ));
+            return;
+        }
+        slot.backoff = BACKOFF_FIRST;
+        match self.spawn(index, self.generation) {
+            Ok(pid) => log::error(format_args!("{who} {}; replaced by pid {pid}", ended(status))),
+            Err(e) => {
+                log::error(format_args!("{who} {}; cannot replace it ({e}), retrying in 1 s", ended(status)));
+                self.slots[index].restart_at = Some(now + BACKOFF_FIRST);
+            }
+        }
+    }
+
+    /// Start the shards whose backoff has passed.
+    pub(super) fn restart_due(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.slots.len() {
+            if self.slots[index].restart_at.is_none_or(|at| at > now) {
+                continue;
+            }
+            self.slots[index].restart_at = None;
+            match self.spawn(index, self.generation) {
+                Ok(pid) => log::info(format_args!("shard {index}: restarted as pid {pid} after its backoff")),
+                Err(e) => {
+                    log::error(format_args!("shard {index}: cannot restart it ({e}), retrying in 1 s"));
+                    self.slots[index].restart_at = Some(now + BACKOFF_FIRST);
+                }
+            }
+        }
+    }
+
+    /// SIGHUP: a new generation of every shard from the executable on disk.
+    pub(super) fn reload(&mut self) {
+        let generation = self.generation + 1;
+        self.notify.send("RELOADING=1");
+        log::info(format_args!("reload: starting generation {generation} from {}", self.exe.display()));
+        self.reload = Some(Reload { generation, started: Instant::now() });
+        for index in 0..self.slots.len() {
+            if let Err(e) = self.spawn(index, generation) {
+                return self.fail_reload(&format!("cannot start shard {index} from {}: {e}", self.exe.display()));
+            }
+        }
+    }
+
+    /// Once every shard of the new generation serves, drain the old one; fail the reload
+    /// if one is late.
+    pub(super) fn progress_reload(&mut self) {
+        let Some(reload) = &self.reload else { return };
+        let (generation, started) = (reload.generation, reload.started);
+        let new = || self.workers.iter().filter(|w| w.generation == generation);
+        if new().any(|w| !w.serving) {
+            if started.elapsed() > START_TIMEOUT {
+                self.fail_reload(&format!("generation {generation} did not serve within {START_TIMEOUT:?}"));
+            }
+            return;
+        }
+        let pids: Vec<String> = new().map(|w| w.child.id().to_string()).collect();
+        let old = self.generation;
+        self.generation = generation;
+        self.reload = None;
+        self.reloads += 1;
+        for slot in &mut self.slots {
+            slot.restart_at = None;
+        }
+        for i in 0..self.workers.len() {
+            if self.workers[i].generation != generation && !self.workers[i].stopped {
+                self.tell(i, Signal::SIGTERM);
+            }
+        }
+        log::info(format_args!(
+            "reload: generation {generation} serving (pids {}); generation {old} draining",
+            pids.join(", ")
+        ));
+        self.notify.send("READY=1");
+    }
+
+    /// Stop the new generation; the old one keeps serving.
+    pub(super) fn fail_reload(&mut self, why: &str) {
+        let Some(reload) = self.reload.take() else { return };
+        for i in 0..self.workers.len() {
+            let w = &self.workers[i];
+            if w.generation == reload.generation && !w.stopped {
+                // One not serving yet has no connection to lose.
+                self.tell(i, if w.serving { Signal::SIGTERM } else { Signal::SIGKILL });
+            }
+        }
+        log::error(format_args!("reload failed: {why}; generation {} keeps serving", self.generation));
+        self.notify.send("READY=1");
+    }
+}
+
+/// How a worker ended, for a log line.
+pub(super) fn ended(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(0), _) => "exited".to_string(),
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(sig)) => {
+            let name = Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_string());
+            format!("was killed by {name}")
+        }
+        _ => format!("ended ({status})"),
+    }
+}

@@ -1,0 +1,74 @@
+//! A worker process: what `c10k-server --worker N` runs, started by the master.
+
+use super::*;
+
+/// A worker process: take the inherited listener, pin to a core, say it serves, serve
+/// until told to stop.
+pub fn run_worker(config: &Config, index: usize) -> i32 {
+    log::set_who(format!("shard {index}"));
+    let failed = |what: std::fmt::Arguments<'_>| {
+        log::error(what);
+        1
+    };
+    // Drain (SIGTERM below) rather than serve on as an orphan if the master dies.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+    let master = std::env::var(MASTER_PID_ENV).ok().and_then(|p| p.parse::<i32>().ok());
+    if master != Some(nix::unistd::getppid().as_raw()) {
+        return failed(format_args!("the master has gone"));
+    }
+    let env_fd = |name| std::env::var(name).ok().and_then(|f| f.parse::<i32>().ok());
+    let (Some(listen_fd), Some(ready_fd)) = (env_fd(LISTEN_FD_ENV), env_fd(READY_FD_ENV)) else {
+        return failed(format_args!("--worker is internal; run c10k-server without it"));
+    };
+    // SIGTERM drains, SIGQUIT stops at once. SIGINT (a terminal's ^C reaches the whole
+    // process group) and SIGHUP (a terminal hanging up) are the master's to act on: it
+    // passes on what the shards must do.
+    let stop = Stop::default();
+    let ignored = Arc::new(AtomicBool::new(false));
+    let handlers =
+        [(SIGTERM, &stop.drain), (SIGQUIT, &stop.now), (SIGUSR1, &stop.reopen), (SIGINT, &ignored), (SIGHUP, &ignored)];
+    for (signal, flag) in handlers {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
+            return failed(format_args!("cannot handle signals: {e}"));
+        }
+    }
+    let core = core_affinity::get_core_ids().filter(|ids| !ids.is_empty()).map(|ids| ids[index % ids.len()]);
+    let pinned = core.filter(|&c| core_affinity::set_for_current(c)).map(|c| c.id);
+    let core = pinned.map_or_else(|| "unpinned".to_string(), |c| c.to_string());
+    let result = match std::env::var(BACKEND_ENV).as_deref() {
+        Ok("uring") => serve::<UringDriver>(config, listen_fd, ready_fd, &core, &stop),
+        _ => serve::<EpollDriver>(config, listen_fd, ready_fd, &core, &stop),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => failed(format_args!("{e}")),
+    }
+}
+
+fn serve<D: Driver>(config: &Config, listen_fd: i32, ready_fd: i32, core: &str, stop: &Stop) -> io::Result<()> {
+    let listener = sys::inherited_listener(listen_fd)?;
+    let mut ready = sys::inherited_pipe(ready_fd)?;
+    let root = Root::open(&config.root)
+        .map_err(|e| io::Error::new(e.kind(), format!("--root {}: {e}", config.root.display())))?;
+    let mut site = Site::new(root, Cache::new(4096, 64 << 20), config.limits());
+    let blocks = std::env::var(STATS_BLOCKS_ENV).ok().and_then(|n| n.parse().ok());
+    if let (Some(fd), Some(blocks)) = (std::env::var(STATS_FD_ENV).ok().and_then(|f| f.parse().ok()), blocks) {
+        let index = config.worker.unwrap_or(0);
+        site.stats = sys::inherited_stats(fd, blocks)?
+            .get(index)
+            .ok_or_else(|| io::Error::other(format!("no counters for shard {index}")))?;
+    }
+    let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
+    let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };
+    let mut shard = Shard::<D>::new(listener, site, config.timeouts(), sizing)?;
+    if config.access_log != "off" {
+        let file = sys::LogFile::open(&config.access_log)
+            .map_err(|e| io::Error::new(e.kind(), format!("--access-log {}: {e}", config.access_log)))?;
+        shard.log_access(file, config.access_log_format, config.worker.unwrap_or(0));
+    }
+    let generation = std::env::var(GENERATION_ENV).unwrap_or_else(|_| "1".to_string());
+    log::info(format_args!("serving: core {core}, backend {}, generation {generation}", D::NAME));
+    ready.write_all(format!("{}\n", std::process::id()).as_bytes())?;
+    drop(ready);
+    shard.run(stop, config.shutdown_timeout * 1000)
+}
