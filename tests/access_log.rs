@@ -9,7 +9,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-for_each_backend!(every_response_is_one_line_and_a_reopen_loses_none);
+for_each_backend!(every_response_is_one_line_and_a_reopen_loses_none, json_lines_log_cut_responses_and_survive_a_stop);
 
 const INDEX: &str = "<p>logged</p>\n";
 
@@ -145,4 +145,44 @@ fn every_response_is_one_line_and_a_reopen_loses_none() {
     }
     assert_eq!(lines(&path, 100).len(), 100, "the new file has the lines since the reopen");
     assert_eq!(lines(&moved, 1_000).len(), 1_000, "the moved file keeps its lines, none lost");
+}
+
+/// JSON lines: a download the client abandons is logged with the bytes that went, not its
+/// length; lines of responses answered just before SIGTERM are in the file after the exit.
+fn json_lines_log_cut_responses_and_survive_a_stop() {
+    use std::io::Read;
+    const BIG: usize = 32 << 20;
+    let root = TempDir::new("access-log-json");
+    root.write("index.html", INDEX);
+    root.write("big.bin", vec![b'b'; BIG]);
+    let logs = TempDir::new("access-log-json-files");
+    let path = logs.path().join("access.json");
+    let path_s = path.display().to_string();
+    let mut server = Server::start(root.path(), &["--access-log", &path_s, "--access-log-format", "json"]);
+    let mut cut = server.connect();
+    cut.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\nUser-Agent: \\\"q\"\r\n\r\n").unwrap();
+    let mut first = vec![0u8; 1 << 20];
+    cut.read_exact(&mut first).unwrap();
+    drop(cut);
+    for _ in 0..5 {
+        assert_eq!(server.get("GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").status, 200);
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.pid() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}"))).collect();
+    assert_eq!(lines.len(), 6, "{text}");
+    let big = lines.iter().find(|l| l["request"] == "GET /big.bin HTTP/1.1").expect("the cut download's line");
+    let sent = big["bytes"].as_u64().unwrap();
+    assert_eq!(big["status"], 200);
+    assert!((1 << 20) <= sent && sent < BIG as u64, "bytes that went, not the length: {sent}");
+    assert_eq!(big["user_agent"], "\\\"q\"", "escaped in the file, the same string when parsed");
+    assert_eq!(lines.iter().filter(|l| l["request"] == "GET /index.html HTTP/1.1" && l["status"] == 200).count(), 5);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["shard"] == 0 && l["us"].is_u64() && l["time"].as_str().is_some_and(|t| t.ends_with('Z')))
+    );
 }
