@@ -132,10 +132,11 @@ fn parse_count(s: &str) -> Result<usize, String> {
 
 /// Bytes, optionally with a binary suffix: `1048576`, `64k`, `1m`, `2g`.
 fn parse_bytes(s: &str) -> Result<u64, String> {
-    let lower = s.to_ascii_lowercase();
-    let (digits, unit) = match lower.strip_suffix(['k', 'm', 'g']) {
-        Some(d) => (d, 1u64 << (10 * (1 + "kmg".find(lower.chars().last().unwrap_or('k')).unwrap_or(0)))),
-        None => (lower.as_str(), 1),
+    let (digits, unit) = match s.as_bytes().last().map(u8::to_ascii_lowercase) {
+        Some(b'k') => (&s[..s.len() - 1], 1u64 << 10),
+        Some(b'm') => (&s[..s.len() - 1], 1 << 20),
+        Some(b'g') => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
     };
     match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
         Some(n) => Ok(n),

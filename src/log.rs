@@ -10,7 +10,6 @@
 use std::fmt::{Arguments, Write as _};
 use std::os::fd::AsFd;
 use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 static WHO: OnceLock<String> = OnceLock::new();
 
@@ -35,7 +34,13 @@ pub fn error(text: Arguments<'_>) {
 }
 
 fn emit(fd: std::os::fd::BorrowedFd<'_>, mark: &str, text: Arguments<'_>) {
-    let line = format_line(wall_ms(), std::process::id(), WHO.get().map_or("master", String::as_str), mark, text);
+    let line = format_line(
+        crate::http::date::unix_ms(),
+        std::process::id(),
+        WHO.get().map_or("master", String::as_str),
+        mark,
+        text,
+    );
     let mut bytes = line.as_bytes();
     // A closed or full output is no reason to stop serving: the line is dropped.
     while !bytes.is_empty() {
@@ -44,10 +49,6 @@ fn emit(fd: std::os::fd::BorrowedFd<'_>, mark: &str, text: Arguments<'_>) {
             Ok(n) => bytes = &bytes[n..],
         }
     }
-}
-
-fn wall_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn format_line(ms: u64, pid: u32, who: &str, mark: &str, text: Arguments<'_>) -> String {
@@ -59,11 +60,18 @@ fn format_line(ms: u64, pid: u32, who: &str, mark: &str, text: Arguments<'_>) ->
 
 /// `2026-11-28T14:10:03.123Z`: UTC, milliseconds.
 fn rfc3339(ms: u64, out: &mut String) {
-    let secs = ms / 1000;
-    let (y, m, d) = crate::http::date::civil_from_days((secs / 86400) as i64);
-    let rem = secs % 86400;
-    let _ =
-        write!(out, "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z", rem / 3600, rem / 60 % 60, rem % 60, ms % 1000);
+    let t = crate::http::date::Civil::of(ms / 1000);
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        ms % 1000
+    );
 }
 
 #[cfg(test)]

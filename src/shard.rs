@@ -17,7 +17,7 @@ use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// A shard: a core and the driver that does its I/O.
 pub struct Shard<D: Driver> {
@@ -42,7 +42,7 @@ struct Clock {
 
 impl Clock {
     fn new() -> Clock {
-        Clock { origin: Instant::now(), mono_at: 0, wall_at: wall_ms() }
+        Clock { origin: Instant::now(), mono_at: 0, wall_at: crate::http::date::unix_ms() }
     }
 
     /// (monotonic ms, wall seconds, monotonic µs)
@@ -50,14 +50,10 @@ impl Clock {
         let micros = self.origin.elapsed().as_micros() as u64;
         let mono = micros / 1000;
         if mono.saturating_sub(self.mono_at) >= 1000 {
-            (self.mono_at, self.wall_at) = (mono, wall_ms());
+            (self.mono_at, self.wall_at) = (mono, crate::http::date::unix_ms());
         }
         (mono, (self.wall_at + mono.saturating_sub(self.mono_at)) / 1000, micros)
     }
-}
-
-fn wall_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl<D: Driver> Shard<D> {
@@ -142,7 +138,9 @@ impl<D: Driver> Shard<D> {
             self.driver.dispatch(&mut self.core);
             self.core.expire();
             self.resume_ready(&mut ready);
-            self.write_access_log(stop.reopen.swap(false, Ordering::Relaxed), false);
+            // A load first: the swap (a locked write) only when SIGUSR1 came.
+            let reopen = stop.reopen.load(Ordering::Relaxed) && stop.reopen.swap(false, Ordering::Relaxed);
+            self.write_access_log(reopen, false);
         };
         self.core.close_all();
         self.resume_ready(&mut ready);

@@ -136,7 +136,7 @@ fn every_response_is_one_line_and_a_reopen_loses_none() {
     // logrotate: move the file, SIGUSR1 the master, every shard reopens.
     let moved = logs.path().join("access.log.1");
     std::fs::rename(&path, &moved).unwrap();
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.pid() as i32), nix::sys::signal::Signal::SIGUSR1).unwrap();
+    common::signal(server.pid(), nix::sys::signal::Signal::SIGUSR1);
     for _ in 0..2 {
         server.wait_line(Duration::from_secs(5), |l| l.text == "access log reopened");
     }
@@ -167,7 +167,7 @@ fn json_lines_log_cut_responses_and_survive_a_stop() {
     for _ in 0..5 {
         assert_eq!(server.get("GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").status, 200);
     }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.pid() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    common::signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
     let status = server.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
     let text = std::fs::read_to_string(&path).unwrap();

@@ -20,11 +20,6 @@ for_each_backend!(
 const GET_BIG: &[u8] = b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
 const GET_SMALL: &[u8] = b"GET /small.txt HTTP/1.1\r\nHost: x\r\n\r\n";
 
-/// Bytes that differ from position to position, so a lost or repeated piece shows.
-fn pattern(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8 ^ (i >> 16) as u8).collect()
-}
-
 /// FNV-1a, 64 bits, continued from `hash`.
 fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
@@ -37,7 +32,7 @@ const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 /// A site with `small.txt` and a `big.bin` of `big` bytes.
 fn site(tag: &str, big: usize) -> (TempDir, Vec<u8>) {
     let root = TempDir::new(tag);
-    let body = pattern(big);
+    let body = common::pattern(big);
     root.write("big.bin", &body);
     root.write("small.txt", "small\n");
     (root, body)
@@ -145,7 +140,7 @@ fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
 
 fn resets_and_half_closes_mid_response_leave_nothing_behind() {
     let (root, _) = site("resets", 1 << 20);
-    root.write("mid.bin", pattern(256 << 10));
+    root.write("mid.bin", common::pattern(256 << 10));
     let server = Server::start(root.path(), &[]);
     let pid = server.shard_pids()[0];
     // Fill the file cache first: its descriptors are not the connections'.
@@ -179,7 +174,7 @@ fn resets_and_half_closes_mid_response_leave_nothing_behind() {
             assert_eq!(head(&mut r), (200, 256 << 10), "round {round}");
             let mut rest = Vec::new();
             r.read_to_end(&mut rest).unwrap();
-            assert_eq!(rest, pattern(256 << 10), "round {round}: body of a half-closed client");
+            assert_eq!(rest, common::pattern(256 << 10), "round {round}: body of a half-closed client");
         }
     }
     assert!(
@@ -236,7 +231,7 @@ fn a_tls_client_hello_is_refused_at_once() {
     // A TLS record header (handshake, version 3.1, length), then a ClientHello; no LF
     // anywhere, so nothing but its first byte says it is no request line.
     let mut hello = vec![0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00, 0xc4, 0x03, 0x03];
-    hello.extend(pattern(0xc4).into_iter().map(|b| if b == b'\n' { 0 } else { b }));
+    hello.extend(common::pattern(0xc4).into_iter().map(|b| if b == b'\n' { 0 } else { b }));
     s.write_all(&hello).unwrap();
     let mut got = Vec::new();
     match s.read_to_end(&mut got) {

@@ -168,7 +168,7 @@ fn healthz_turns_503_while_draining_and_bad_input_is_refused() {
     let mut stalled = TcpStream::connect(server.addr).unwrap();
     stalled.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.pid() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    common::signal(server.pid(), nix::sys::signal::Signal::SIGTERM);
     server.wait_line(Duration::from_secs(5), |l| l.text.starts_with("stopping: draining"));
     let health = get(status, "/healthz");
     assert!(status_line(&health).starts_with("HTTP/1.1 503 "), "{}", String::from_utf8_lossy(&health));

@@ -4,9 +4,8 @@
 
 mod common;
 
-use common::{LogLine, Reader, Server, TempDir};
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use common::{LogLine, Reader, Server, TempDir, signal};
+use nix::sys::signal::Signal;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::ExitStatus;
@@ -32,13 +31,9 @@ const GET_INDEX: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
 fn site() -> (TempDir, Vec<u8>) {
     let root = TempDir::new("process");
     root.write("index.html", INDEX);
-    let big: Vec<u8> = (0..BIG as u64).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big = common::pattern(BIG);
     root.write("big.bin", &big);
     (root, big)
-}
-
-fn signal(pid: u32, signal: Signal) {
-    kill(Pid::from_raw(pid as i32), signal).unwrap_or_else(|e| panic!("{signal} to {pid}: {e}"));
 }
 
 /// The processes `pid` started that are still running, sorted.

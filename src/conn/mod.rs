@@ -174,10 +174,8 @@ impl Conn {
         };
         self.closing |= persistence == Persistence::Close;
         self.answered = self.answered.wrapping_add(1);
-        let at = out.bytes.len();
         let queued = site.answers.is_some().then(|| out.queued_len());
-        serve::respond(req, persistence, site, out);
-        let status = status_of(&out.bytes[at..]);
+        let status = serve::respond(req, persistence, site, out);
         site.stats.response(status);
         if let (Some(answers), Some(before)) = (&mut site.answers, queued) {
             let field = |name| req.header(name).unwrap_or_default();
@@ -230,12 +228,4 @@ fn first_line(input: &[u8]) -> &[u8] {
     let line = input.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     &line[..line.len().min(1024)]
-}
-
-/// The status of the response that `head` starts (`HTTP/1.1 NNN …`, as the encoder writes).
-fn status_of(head: &[u8]) -> u16 {
-    match head.get(9..12) {
-        Some(&[a, b, c]) => [a, b, c].iter().fold(0, |n, d| n * 10 + u16::from(d.wrapping_sub(b'0'))),
-        _ => 0,
-    }
 }

@@ -10,10 +10,12 @@ use crate::http::{Method, Request, date};
 
 const ALLOW: (&[u8], &[u8]) = (b"Allow", b"GET, HEAD, OPTIONS");
 
-pub fn respond(req: &Request<'_>, persistence: Persistence, site: &mut Site, out: &mut Outbox) {
+/// Queue the response to `req`; its status.
+pub fn respond(req: &Request<'_>, persistence: Persistence, site: &mut Site, out: &mut Outbox) -> u16 {
     let head_only = req.method == Method::Head;
     let error = |out: &mut Outbox, status, extra: &[(&[u8], &[u8])], date: &[u8]| {
-        response::error(&mut out.bytes, status, date, persistence, head_only, extra)
+        response::error(&mut out.bytes, status, date, persistence, head_only, extra);
+        status
     };
     match req.method {
         Method::Options => {
@@ -21,7 +23,7 @@ pub fn respond(req: &Request<'_>, persistence: Persistence, site: &mut Site, out
             response::start(&mut out.bytes, 204);
             response::field(&mut out.bytes, ALLOW.0, ALLOW.1);
             response::finish(&mut out.bytes, &site.date, persistence);
-            return;
+            return 204;
         }
         Method::Other(_) => return error(out, 405, &[ALLOW], &site.date),
         Method::Get | Method::Head => {}
@@ -54,7 +56,7 @@ pub fn respond(req: &Request<'_>, persistence: Persistence, site: &mut Site, out
     }
 }
 
-fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: &[u8], out: &mut Outbox) {
+fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: &[u8], out: &mut Outbox) -> u16 {
     let head_only = req.method == Method::Head;
     let rep = if entry.has_variants() {
         let mut accept = AcceptEncoding::default();
@@ -68,7 +70,7 @@ fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: 
         rep.write_fields(entry.has_variants(), &mut out.bytes);
         response::field_u64(&mut out.bytes, b"Content-Length", rep.size);
         response::finish(&mut out.bytes, date, persistence);
-        return;
+        return 304;
     }
     let range = match req.header("range") {
         // Range applies to GET only (RFC 9110 §14.2).
@@ -77,11 +79,11 @@ fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: 
         }
         _ => ByteRange::Whole,
     };
-    let (first, len) = match range {
+    let (status, first, len) = match range {
         ByteRange::Whole => {
             out.bytes.extend_from_slice(&rep.head_200);
             response::finish(&mut out.bytes, date, persistence);
-            (0, rep.size)
+            (200, 0, rep.size)
         }
         ByteRange::Part(first, last) => {
             let len = last - first + 1;
@@ -96,22 +98,22 @@ fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: 
             out.bytes.push(b'\n');
             rep.write_fields(entry.has_variants(), &mut out.bytes);
             response::finish(&mut out.bytes, date, persistence);
-            (first, len)
+            (206, first, len)
         }
         ByteRange::Unsatisfiable => {
             let mut value = b"bytes */".to_vec();
             response::push_u64(&mut value, rep.size);
             response::error(&mut out.bytes, 416, date, persistence, head_only, &[(b"Content-Range", &value)]);
-            return;
+            return 416;
         }
     };
-    if head_only {
-        return;
+    if !head_only {
+        match &rep.content {
+            Content::Bytes(body) => out.bytes.extend_from_slice(&body[first as usize..(first + len) as usize]),
+            Content::File(file) => out.push_file(file, first, len),
+        }
     }
-    match &rep.content {
-        Content::Bytes(body) => out.bytes.extend_from_slice(&body[first as usize..(first + len) as usize]),
-        Content::File(file) => out.push_file(file, first, len),
-    }
+    status
 }
 
 /// `If-None-Match` when present, else `If-Modified-Since` (RFC 9110 §13.2.2).

@@ -3,6 +3,7 @@
 //! collect in the shard's buffer; the shard writes the buffer whole, once a turn.
 
 use crate::conn::Answered;
+use crate::http::date::Civil;
 use crate::http::response::push_u64;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -103,51 +104,90 @@ impl AccessLog {
         let peer = self.conns[key].0.as_str();
         let us = now_us.saturating_sub(e.began_us);
         let a = &e.answer;
+        // One sequence for both formats, each with its own literals and escaping (generic,
+        // so each is inlined); combined starts with the peer, JSON with the time.
+        let f = Fields {
+            request: a.request(),
+            status: a.status,
+            sent: e.sent,
+            referer: a.referer(),
+            user_agent: a.user_agent(),
+            us,
+            shard: self.shard as u64,
+        };
         let out = &mut self.buf;
-        // Pieces pushed as bytes, numbers with the encoder's digit writer: this runs once
-        // a response, and `write!` costs several times as much.
-        let push = |out: &mut Vec<u8>, parts: &[&[u8]]| parts.iter().for_each(|p| out.extend_from_slice(p));
         match self.format {
             LogFormat::Combined => {
                 let peer = if peer.is_empty() { "-" } else { peer };
-                push(out, &[peer.as_bytes(), b" - - [", self.clf.as_bytes(), b"] \""]);
-                escape_clf(a.request(), out);
-                out.extend_from_slice(b"\" ");
-                push_u64(out, u64::from(a.status));
-                out.push(b' ');
-                push_u64(out, e.sent);
-                out.extend_from_slice(b" \"");
-                escape_clf(a.referer(), out);
-                out.extend_from_slice(b"\" \"");
-                escape_clf(a.user_agent(), out);
-                out.extend_from_slice(b"\" ");
-                push_u64(out, us);
-                out.push(b' ');
-                push_u64(out, self.shard as u64);
-                out.push(b'\n');
+                write_line(out, &COMBINED, escape_clf, [peer, &self.clf], &f)
             }
-            LogFormat::Json => {
-                push(
-                    out,
-                    &[b"{\"time\":\"", self.iso.as_bytes(), b"\",\"remote\":\"", peer.as_bytes(), b"\",\"request\":\""],
-                );
-                escape_json(a.request(), out);
-                out.extend_from_slice(b"\",\"status\":");
-                push_u64(out, u64::from(a.status));
-                out.extend_from_slice(b",\"bytes\":");
-                push_u64(out, e.sent);
-                out.extend_from_slice(b",\"referer\":\"");
-                escape_json(a.referer(), out);
-                out.extend_from_slice(b"\",\"user_agent\":\"");
-                escape_json(a.user_agent(), out);
-                out.extend_from_slice(b"\",\"us\":");
-                push_u64(out, us);
-                out.extend_from_slice(b",\"shard\":");
-                push_u64(out, self.shard as u64);
-                out.extend_from_slice(b"}\n");
-            }
+            LogFormat::Json => write_line(out, &JSON, escape_json, [&self.iso, peer], &f),
         }
     }
+}
+
+/// The fields of one line after the first two, borrowed from its entry.
+struct Fields<'a> {
+    request: &'a [u8],
+    status: u16,
+    sent: u64,
+    referer: &'a [u8],
+    user_agent: &'a [u8],
+    us: u64,
+    shard: u64,
+}
+
+/// One line: `text[i]` before each field and after the last. Numbers go through the
+/// encoder's digit writer: this runs once a response, and `write!` costs several times as
+/// much.
+fn write_line(
+    out: &mut Vec<u8>,
+    text: &[&[u8]; 10],
+    escape: impl Fn(&[u8], &mut Vec<u8>),
+    lead: [&str; 2],
+    f: &Fields<'_>,
+) {
+    let piece = |out: &mut Vec<u8>, i: usize| out.extend_from_slice(text[i]);
+    piece(out, 0);
+    out.extend_from_slice(lead[0].as_bytes());
+    piece(out, 1);
+    out.extend_from_slice(lead[1].as_bytes());
+    piece(out, 2);
+    escape(f.request, out);
+    piece(out, 3);
+    push_u64(out, u64::from(f.status));
+    piece(out, 4);
+    push_u64(out, f.sent);
+    piece(out, 5);
+    escape(f.referer, out);
+    piece(out, 6);
+    escape(f.user_agent, out);
+    piece(out, 7);
+    push_u64(out, f.us);
+    piece(out, 8);
+    push_u64(out, f.shard);
+    piece(out, 9);
+}
+
+/// What comes before each field of a line (peer or time, time or peer, request, status,
+/// bytes, referer, user agent, µs, shard) and after the last.
+const COMBINED: [&[u8]; 10] = [b"", b" - - [", b"] \"", b"\" ", b" ", b" \"", b"\" \"", b"\" ", b" ", b"\n"];
+const JSON: [&[u8]; 10] = [
+    b"{\"time\":\"",
+    b"\",\"remote\":\"",
+    b"\",\"request\":\"",
+    b"\",\"status\":",
+    b",\"bytes\":",
+    b",\"referer\":\"",
+    b"\",\"user_agent\":\"",
+    b"\",\"us\":",
+    b",\"shard\":",
+    b"}\n",
+];
+
+/// A byte that goes into either format as it is.
+fn plain(b: u8) -> bool {
+    b != b'"' && b != b'\\' && (0x20..0x7f).contains(&b)
 }
 
 /// `fmt::Write` over a byte buffer (every write here is ASCII or UTF-8 text).
@@ -170,11 +210,11 @@ fn escape_clf(v: &[u8], out: &mut Vec<u8>) {
     if v.is_empty() {
         out.push(b'-');
     }
-    if v.iter().all(|&b| b != b'"' && b != b'\\' && (0x20..0x7f).contains(&b)) {
+    if v.iter().all(|&b| plain(b)) {
         return out.extend_from_slice(v);
     }
     for &b in v {
-        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+        if !plain(b) {
             let _ = write!(out_str(out), "\\x{b:02X}");
         } else {
             out.push(b);
@@ -185,7 +225,7 @@ fn escape_clf(v: &[u8], out: &mut Vec<u8>) {
 /// A JSON string's content: `"`, `\` and controls escaped; other bytes above 0x7e as
 /// `\u00HH` (the log stays valid UTF-8 whatever the client sent).
 fn escape_json(v: &[u8], out: &mut Vec<u8>) {
-    if v.iter().all(|&b| b != b'"' && b != b'\\' && (0x20..0x7f).contains(&b)) {
+    if v.iter().all(|&b| plain(b)) {
         return out.extend_from_slice(v);
     }
     for &b in v {
@@ -200,20 +240,17 @@ fn escape_json(v: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-
 /// `28/Nov/2026:15:33:19 +0000`
 fn clf_time(secs: u64) -> String {
-    let (y, m, d) = crate::http::date::civil_from_days((secs / 86400) as i64);
-    let rem = secs % 86400;
-    format!("{d:02}/{}/{y:04}:{:02}:{:02}:{:02} +0000", MONTHS[(m - 1) as usize], rem / 3600, rem / 60 % 60, rem % 60)
+    let t = Civil::of(secs);
+    let month = t.month_name();
+    format!("{:02}/{month}/{:04}:{:02}:{:02}:{:02} +0000", t.day, t.year, t.hour, t.minute, t.second)
 }
 
 /// `2026-11-28T15:33:19Z`
 fn iso_time(secs: u64) -> String {
-    let (y, m, d) = crate::http::date::civil_from_days((secs / 86400) as i64);
-    let rem = secs % 86400;
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
+    let t = Civil::of(secs);
+    format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", t.year, t.month, t.day, t.hour, t.minute, t.second)
 }
 
 #[cfg(test)]

@@ -9,19 +9,44 @@ pub const LEN: usize = 29;
 
 /// Format seconds since the Unix epoch as an IMF-fixdate.
 pub fn format(secs: u64) -> [u8; LEN] {
-    let days = secs / 86400;
-    let rem = secs % 86400;
-    let (y, m, d) = civil_from_days(days as i64);
+    let t = Civil::of(secs);
     let mut out = *b"Thu, 01 Jan 1970 00:00:00 GMT";
-    out[..3].copy_from_slice(DAYS[(days % 7) as usize]);
-    two(&mut out[5..7], d);
-    out[8..11].copy_from_slice(MONTHS[(m - 1) as usize]);
-    two(&mut out[12..14], (y / 100) as u32);
-    two(&mut out[14..16], (y % 100) as u32);
-    two(&mut out[17..19], (rem / 3600) as u32);
-    two(&mut out[20..22], (rem / 60 % 60) as u32);
-    two(&mut out[23..25], (rem % 60) as u32);
+    out[..3].copy_from_slice(DAYS[(secs / 86400 % 7) as usize]);
+    two(&mut out[5..7], t.day);
+    out[8..11].copy_from_slice(MONTHS[(t.month - 1) as usize]);
+    two(&mut out[12..14], (t.year / 100) as u32);
+    two(&mut out[14..16], (t.year % 100) as u32);
+    two(&mut out[17..19], t.hour);
+    two(&mut out[20..22], t.minute);
+    two(&mut out[23..25], t.second);
     out
+}
+
+/// Milliseconds since the Unix epoch, from the wall clock.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A Unix second as UTC calendar fields, for every text form of a time the server writes.
+pub struct Civil {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+impl Civil {
+    pub fn of(secs: u64) -> Civil {
+        let (year, month, day) = civil_from_days((secs / 86400) as i64);
+        let rem = (secs % 86400) as u32;
+        Civil { year, month, day, hour: rem / 3600, minute: rem / 60 % 60, second: rem % 60 }
+    }
+
+    pub fn month_name(&self) -> &'static str {
+        std::str::from_utf8(MONTHS[(self.month - 1) as usize]).unwrap_or("???")
+    }
 }
 
 fn two(out: &mut [u8], v: u32) {
@@ -68,7 +93,7 @@ pub fn parse(v: &[u8]) -> Option<u64> {
 }
 
 // Howard Hinnant's civil calendar algorithms.
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -16,11 +16,10 @@ impl Master {
             }
         }
         loop {
-            let started = self.serving;
             self.wait_for_reports();
             for signal in signals.pending() {
                 match signal {
-                    SIGHUP if !started || self.reload.is_some() || self.stopping.is_some() => {
+                    SIGHUP if !self.serving || self.reload.is_some() || self.stopping.is_some() => {
                         log::info(format_args!("SIGHUP: a start, reload or stop is under way; ignored"))
                     }
                     SIGHUP => self.reload(),
@@ -34,7 +33,7 @@ impl Master {
                     _ => self.stop(self.stopping.is_some()),
                 }
             }
-            if !started && self.stopping.is_none() {
+            if !self.serving && self.stopping.is_none() {
                 if let Some(why) = self.first_generation_failed() {
                     log::error(format_args!("cannot start: {why}"));
                     self.stop_now();

@@ -338,5 +338,5 @@ impl Master {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    crate::http::date::unix_ms() / 1000
 }

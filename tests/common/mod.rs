@@ -408,3 +408,14 @@ pub fn is_closed(s: &TcpStream) -> bool {
         Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
     }
 }
+
+/// Send `signal` to `pid` (a process the test started); panics if it cannot.
+pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
+        .unwrap_or_else(|e| panic!("{signal} to {pid}: {e}"));
+}
+
+/// Bytes that differ from position to position, so a lost or repeated piece shows.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ (i >> 16) as u8).collect()
+}
