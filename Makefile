@@ -6,7 +6,7 @@ LISTEN ?= 0.0.0.0:8080
 ROOT ?= ./html
 ARGS ?=
 
-.PHONY: build run test lint fmt clean loadtest loadtest-compare report scaleout
+.PHONY: build run test lint fmt clean loadtest loadtest-compare report scaleout models
 
 build:
 	$(CARGO) build --release
@@ -41,6 +41,13 @@ report:
 scaleout:
 	$(CARGO) build --release --workspace
 	python3 deploy/scaleout.py
+
+# The course's server models side by side (c10k-models --model M, nine of them) as N idle
+# connections are held, N = 1 to 10,000: models/results/models.md, .json and .svg, ~10 min.
+# MODELS="thread epoll" picks models, NS="1 100" the Ns, ACTIVE_S/IDLE_S the seconds per cell.
+models:
+	$(CARGO) build --release --workspace
+	python3 models/sweep.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -39,6 +39,17 @@ for_each_backend!(
     a_broken_connection_does_not_disturb_another,
 );
 
+// The course's models serve through the same http/files/conn layers (c10k-models).
+for_each_model!(
+    http11_keeps_alive_by_default,
+    connection_close_on_http11_closes,
+    head_has_get_fields_and_no_body,
+    pipelined_mixed_requests_answered_in_order,
+    two_hundred_pipelined_requests_in_one_write,
+    malformed_heads_are_400_and_close;
+    a_broken_connection_does_not_disturb_another,
+);
+
 const INDEX: &[u8] = b"<!DOCTYPE html>\n<title>idx</title>\n<p>index page</p>\n";
 const A: &[u8] = b"alpha file contents\n";
 const B: &[u8] = b"bravo\n";

@@ -2,6 +2,7 @@ mod common;
 use common::{Server, TempDir};
 
 for_each_backend!(serves_index_and_404,);
+for_each_model!(serves_index_and_404);
 
 fn serves_index_and_404() {
     let root = TempDir::new("smoke");

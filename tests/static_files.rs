@@ -33,6 +33,9 @@ for_each_backend!(
     two_shards_both_serve,
 );
 
+// The course's models serve through the same http/files/conn layers (c10k-models).
+for_each_model!(if_none_match_304, single_byte_ranges, large_file_full_and_range, dotdot_cannot_climb_above_root);
+
 // ---------------------------------------------------------------------------------------
 // Helpers local to this file.
 // ---------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ pub fn write(stream: &TcpStream, bytes: &[u8]) -> io::Result<usize> {
 
 /// sendfile(2) from a file range of an outbox: page cache to socket, no copy through us.
 /// It asks for `send_file_len(range)` bytes.
-pub fn send_file(stream: &TcpStream, range: &FileRange) -> io::Result<usize> {
+pub fn send_file(stream: &impl AsFd, range: &FileRange) -> io::Result<usize> {
     let mut offset = range.offset as i64;
     Ok(nix::sys::sendfile::sendfile64(stream.as_fd(), range.file.as_fd(), Some(&mut offset), send_file_len(range))?)
 }
@@ -74,8 +74,8 @@ pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// Send FIN after the last response, so the peer sees the end while we drain its input.
-pub fn shutdown_write(stream: &TcpStream) -> io::Result<()> {
-    stream.shutdown(std::net::Shutdown::Write)
+pub fn shutdown_write(stream: &impl AsFd) -> io::Result<()> {
+    Ok(socket::shutdown(stream.as_fd().as_raw_fd(), socket::Shutdown::Write)?)
 }
 
 /// Whether this process may hold this descriptor across exec.
@@ -105,6 +105,14 @@ pub fn inherited_pipe(fd: RawFd) -> io::Result<std::fs::File> {
     let pipe = std::fs::File::from(claim(fd)?);
     set_inheritable(&pipe, false)?;
     Ok(pipe)
+}
+
+/// fork(2), for `c10k-models --model fork` (the server itself never forks: it execs).
+/// `true` in the child. Call it only while the process has one thread.
+pub fn fork_single_threaded() -> io::Result<bool> {
+    // SAFETY: the caller's process is single-threaded, so the child's copy holds no lock
+    // that another thread held, and the child may run any code, allocation included.
+    Ok(matches!(unsafe { nix::unistd::fork() }?, nix::unistd::ForkResult::Child))
 }
 
 /// Own `fd`, a descriptor the master put in this process for it alone.

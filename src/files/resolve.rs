@@ -8,6 +8,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetError {
@@ -105,9 +106,11 @@ fn percent_decode(src: &[u8], out: &mut Vec<u8>) -> Result<(), TargetError> {
     Ok(())
 }
 
-/// The document root, held open as a directory so every lookup starts from it.
+/// The document root, held open as a directory so every lookup starts from it. A clone
+/// shares the descriptor (a thread per connection needs no descriptor more for its root).
+#[derive(Clone)]
 pub struct Root {
-    dir: File,
+    dir: Arc<File>,
     path: PathBuf,
     /// openat2 is missing (ENOSYS, before Linux 5.6): canonicalise and check instead.
     fallback: bool,
@@ -121,7 +124,7 @@ impl Root {
             return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory"));
         }
         let probe = openat2(&dir, ".", how());
-        Ok(Root { dir, path, fallback: probe.err() == Some(Errno::ENOSYS) })
+        Ok(Root { dir: Arc::new(dir), path, fallback: probe.err() == Some(Errno::ENOSYS) })
     }
 
     /// Open `rel` (from `normalize`) read-only, beneath the root.
@@ -134,7 +137,7 @@ impl Root {
             }
             return File::open(full);
         }
-        Ok(File::from(openat2(&self.dir, rel, how())?))
+        Ok(File::from(openat2(&*self.dir, rel, how())?))
     }
 }
 

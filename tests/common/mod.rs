@@ -15,6 +15,44 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_c10k-server");
 thread_local! {
     /// The backend of the test running on this thread (each test has its own thread).
     static BACKEND: Cell<Option<&'static str>> = const { Cell::new(None) };
+    /// Or the `c10k-models` model its servers run.
+    static MODEL: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// The models binary: another package of the workspace, so Cargo names no path for it
+/// here; `cargo test --workspace` (`make test`) builds it beside this one.
+/// A test run of this package alone (`cargo test --test X`) does not rebuild it, so one
+/// older than its sources is refused rather than tested.
+pub fn models_bin() -> PathBuf {
+    let bin = Path::new(BIN).with_file_name("c10k-models");
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified());
+    let newest =
+        ["models/src", "src"].iter().filter_map(|d| newest_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join(d))).max();
+    match built {
+        Ok(built) if newest.is_none_or(|n| n <= built) => bin,
+        _ => panic!(
+            "{} is missing or older than its sources: run `cargo build -p c10k-models` (make test does)",
+            bin.display()
+        ),
+    }
+}
+
+/// The latest modification time of a file under `dir`.
+fn newest_in(dir: &Path) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let meta = e.metadata().ok()?;
+            if meta.is_dir() { newest_in(&e.path()) } else { meta.modified().ok() }
+        })
+        .max()
+}
+
+/// Run `test` with its servers being `c10k-models --model MODEL`.
+pub fn with_model(model: &'static str, test: fn()) {
+    MODEL.with(|m| m.set(Some(model)));
+    test();
 }
 
 /// The backend the current test runs its servers on.
@@ -41,6 +79,29 @@ macro_rules! for_each_backend {
             $(#[test] fn $test() { super::common::with_backend("uring", super::$test) })*
         }
     };
+}
+
+/// Run each listed test once per model of `c10k-models`, as `model_iterative::NAME` and
+/// so on, through the same `Server` as the backends: the tests before `;` on every model,
+/// those after it (they hold two connections at once) on every model but `iterative`,
+/// which serves one connection at a time by design.
+#[macro_export]
+macro_rules! for_each_model {
+    ($($test:ident),* $(,)? $(; $($concurrent:ident),* $(,)?)?) => {
+        pub mod model_iterative {
+            $(#[test] fn $test() { super::common::with_model("iterative", super::$test) })*
+        }
+        $crate::for_each_model!(@others [$($test,)* $($($concurrent,)*)?]
+            model_fork "fork", model_thread "thread", model_coroutine "coroutine", model_busy_poll "busy-poll",
+            model_select "select", model_poll "poll", model_epoll "epoll", model_uring "uring");
+    };
+    (@others [$($test:ident,)*] $module:ident $model:literal $(, $more:ident $name:literal)*) => {
+        pub mod $module {
+            $(#[test] fn $test() { super::common::with_model($model, super::$test) })*
+        }
+        $crate::for_each_model!(@others [$($test,)*] $($more $name),*);
+    };
+    (@others [$($test:ident,)*]) => {};
 }
 
 /// A fresh, empty directory under the target dir, removed on drop.
@@ -103,6 +164,10 @@ impl Server {
 
     /// `start_with_nofile`, with `env` added to the server's environment.
     pub fn start_with(root: &Path, extra: &[&str], nofile: Option<u32>, env: &[(&str, &str)]) -> Server {
+        if let Some(model) = MODEL.with(Cell::get) {
+            assert!(nofile.is_none() && env.is_empty(), "a model takes no limits or environment");
+            return Self::start_model(model, root, extra);
+        }
         let mut args: Vec<String> = vec!["--listen".into(), "127.0.0.1:0".into(), "--root".into()];
         args.push(root.display().to_string());
         if !extra.contains(&"--backend") {
@@ -150,19 +215,51 @@ impl Server {
         Server { child, addr, banner, lines: rx }
     }
 
+    /// `c10k-models --model MODEL --listen 127.0.0.1:0 --root ROOT` plus `extra`; ready
+    /// at its `listening on` line.
+    pub fn start_model(model: &str, root: &Path, extra: &[&str]) -> Server {
+        let mut child = Command::new(models_bin())
+            .args(["--model", model, "--listen", "127.0.0.1:0", "--root"])
+            .arg(root)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start c10k-models");
+        let rx = output_lines(&mut child);
+        let mut banner = Vec::new();
+        let addr = loop {
+            let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+                let _ = child.kill();
+                panic!("c10k-models --model {model} did not print its address; printed: {banner:?}")
+            };
+            banner.push(line.clone());
+            if let Some((_, rest)) = line.split_once("listening on http://") {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        Server { child, addr, banner, lines: rx }
+    }
+
     /// The first line printed from now on whose log text satisfies `want`; panics after
     /// `limit`, listing what was printed instead.
     #[track_caller]
     pub fn wait_line(&self, limit: Duration, want: impl Fn(&LogLine) -> bool) -> LogLine {
+        let line = self.wait_line_raw(limit, |l| parse_log(l).is_some_and(|l| want(&l)));
+        parse_log(&line).unwrap()
+    }
+
+    /// The first line printed from now on that satisfies `want`, whatever its form; panics
+    /// after `limit`, listing what was printed instead.
+    #[track_caller]
+    pub fn wait_line_raw(&self, limit: Duration, want: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + limit;
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => match parse_log(&line) {
-                    Some(l) if want(&l) => return l,
-                    _ => seen.push(line),
-                },
+                Ok(line) if want(&line) => return line,
+                Ok(line) => seen.push(line),
                 Err(_) => panic!("no such line within {limit:?}; printed meanwhile: {seen:#?}"),
             }
         }

@@ -1,10 +1,13 @@
-//! The SVG: six panels, a legend and a subtitle, with plotters.
+//! The SVG: six panels, a legend and a subtitle, with plotters (and the panel of curves that
+//! models mode draws six of).
 
 use super::data::*;
 use plotters::coord::Shift;
 use plotters::coord::combinators::LogCoord;
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
+use std::ops::Range;
 
 pub(crate) const WIDTH: u32 = 1200;
 /// Title, subtitle and legend.
@@ -35,10 +38,7 @@ where
 {
     root.fill(&WHITE)?;
     let (head, body) = root.split_vertically(HEAD);
-    let mid = head.dim_in_pixel().0 as i32 / 2;
-    let center = |size: u32| TextStyle::from(("sans-serif", size)).pos(Pos::new(HPos::Center, VPos::Top));
-    head.draw(&Text::new(title, (mid, 8), center(20)))?;
-    head.draw(&Text::new(subtitle, (mid, 36), center(14)))?;
+    heading(&head, title, subtitle)?;
     legend(&head, &charts.servers, 68)?;
     let [top, middle, _] = row_heights(charts);
     let (first, rest) = body.split_vertically(top);
@@ -48,29 +48,26 @@ where
     let (rps, p99) = (&charts.rps, &charts.p99_ms);
     let conns = rps.iter().chain(p99).flat_map(|c| c.1.iter().map(|p| p.0));
     let conns = conns.clone().fold(f64::INFINITY, f64::min) / 2.0..conns.fold(1.0, f64::max) * 2.0;
+    let panel = |caption, y_desc, log_y, curves| Panel {
+        caption,
+        x_desc: "connections (log)",
+        y_desc,
+        log_y,
+        y_label: short,
+        curves,
+        marks: &[],
+    };
     if rps.is_empty() {
         empty(&first.0, "requests/s, index.html")?;
     } else {
-        let max = rps.iter().flat_map(|c| &c.1).map(|p| p.1).fold(1.0, f64::max) * 1.1;
-        let mut chart = chart(&first.0, "requests/s, index.html (more is better)")
-            .build_cartesian_2d(conns.clone().log_scale(), 0.0..max)?;
-        let mut mesh = chart.configure_mesh();
-        mesh.bold_line_style(BLACK.mix(0.15)).light_line_style(BLACK.mix(0.05));
-        mesh.x_desc("connections (log)").y_desc("requests/s");
-        mesh.x_label_formatter(&|x| short(*x)).y_label_formatter(&|y| short(*y)).draw()?;
-        plot_curves(&mut chart, rps)?;
+        let rps = panel("requests/s, index.html (more is better)", "requests/s", false, rps);
+        curve_panel(&first.0, conns.clone(), &rps)?;
     }
     if p99.is_empty() {
         empty(&first.1, "p99 latency, index.html")?;
     } else {
-        let range = log_range(p99.iter().flat_map(|c| c.1.iter().map(|p| p.1)));
-        let mut chart = chart(&first.1, "p99 latency, index.html (less is better)")
-            .build_cartesian_2d(conns.log_scale(), range.log_scale())?;
-        let mut mesh = chart.configure_mesh();
-        mesh.bold_line_style(BLACK.mix(0.15)).light_line_style(BLACK.mix(0.05)).y_labels(40).y_max_light_lines(0);
-        mesh.x_desc("connections (log)").y_desc("p99 (ms, log)");
-        mesh.x_label_formatter(&|x| short(*x)).y_label_formatter(&one_two_five).draw()?;
-        plot_curves(&mut chart, p99)?;
+        let p99 = panel("p99 latency, index.html (less is better)", "p99 (ms, log)", true, p99);
+        curve_panel(&first.1, conns, &p99)?;
     }
     for (area, bars) in [&second.0, &second.1, &third.0, &third.1].into_iter().zip(&charts.bars) {
         bar_panel(area, bars)?;
@@ -79,10 +76,67 @@ where
     Ok(())
 }
 
-/// A log axis' label, only at 1, 2 and 5 × 10ⁿ (its ticks are at every integer × 10ⁿ).
-pub(crate) fn one_two_five(v: &f64) -> String {
+/// A panel of curves against a log x axis (connections, or held connections in models
+/// mode): y from 0 to a tenth above the highest point, or a log axis over whole decades.
+pub(crate) struct Panel<'a> {
+    pub(crate) caption: &'a str,
+    pub(crate) x_desc: &'a str,
+    pub(crate) y_desc: &'a str,
+    pub(crate) log_y: bool,
+    /// A y value as its tick label (on a log axis, at 1, 2 and 5 × 10ⁿ only).
+    pub(crate) y_label: fn(f64) -> String,
+    pub(crate) curves: &'a Curves,
+    /// Crosses at the panel's foot, in a curve's colour, where it has no point (a cell that
+    /// was refused or timed out); several at one x are stacked upwards.
+    pub(crate) marks: &'a [(Style, f64)],
+}
+
+pub(crate) fn curve_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, x: Range<f64>, p: &Panel) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let ys = p.curves.iter().flat_map(|c| c.1.iter().map(|p| p.1));
+    if p.log_y {
+        let y = log_range(ys);
+        let bottom = y.start;
+        finish_panel(chart(area, p.caption).build_cartesian_2d(x.log_scale(), y.log_scale())?, p, bottom)
+    } else {
+        let max = ys.fold(1.0, f64::max) * 1.1;
+        finish_panel(chart(area, p.caption).build_cartesian_2d(x.log_scale(), 0.0..max)?, p, 0.0)
+    }
+}
+
+fn finish_panel<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatter<f64>>(
+    mut chart: ChartContext<'_, DB, Cartesian2d<LogCoord<f64>, Y>>,
+    p: &Panel,
+    bottom: f64,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mut mesh = chart.configure_mesh();
+    mesh.bold_line_style(BLACK.mix(0.15)).light_line_style(BLACK.mix(0.05));
+    if p.log_y {
+        mesh.y_labels(40).y_max_light_lines(0);
+    }
+    mesh.x_desc(p.x_desc).y_desc(p.y_desc);
+    let label = p.y_label;
+    let (linear, log) = (|y: &f64| label(*y), |y: &f64| one_two_five(y, label));
+    let y_label: &dyn Fn(&f64) -> String = if p.log_y { &log } else { &linear };
+    mesh.x_label_formatter(&|x| short(*x)).y_label_formatter(y_label).draw()?;
+    plot_curves(&mut chart, p.curves)?;
+    for (i, (style, x)) in p.marks.iter().enumerate() {
+        let below = p.marks[..i].iter().filter(|m| m.1 == *x).count() as i32;
+        let cross = Cross::new((0, -7 - 9 * below), 4, style.color.stroke_width(2));
+        chart.plotting_area().draw(&(EmptyElement::at((*x, bottom)) + cross))?;
+    }
+    Ok(())
+}
+
+/// A log axis' label, `label(v)` only at 1, 2 and 5 × 10ⁿ (its ticks are at every integer × 10ⁿ).
+pub(crate) fn one_two_five(v: &f64, label: fn(f64) -> String) -> String {
     let mantissa = v / 10f64.powf(v.log10().floor());
-    if [1.0, 2.0, 5.0, 10.0].iter().any(|m| (mantissa - m).abs() < 1e-6) { short(*v) } else { String::new() }
+    if [1.0, 2.0, 5.0, 10.0].iter().any(|m| (mantissa - m).abs() < 1e-6) { label(*v) } else { String::new() }
 }
 
 pub(crate) fn chart<'a, 'b, DB: DrawingBackend>(
@@ -162,11 +216,31 @@ pub(crate) fn empty<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, caption: 
 where
     DB::ErrorType: 'static,
 {
+    empty_saying(area, caption, "not in this CSV (did ONLY= leave it out?)")
+}
+
+/// A panel with nothing to draw: its caption, and why in grey.
+pub(crate) fn empty_saying<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, caption: &str, why: &str) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
     let area = area.titled(caption, ("sans-serif", 15))?;
     let (w, h) = area.dim_in_pixel();
     let style =
         TextStyle::from(("sans-serif", 13)).color(&RGBColor(120, 120, 120)).pos(Pos::new(HPos::Center, VPos::Center));
-    area.draw(&Text::new("not in this CSV (did ONLY= leave it out?)", (w as i32 / 2, h as i32 / 2), style))?;
+    area.draw(&Text::new(why, (w as i32 / 2, h as i32 / 2), style))?;
+    Ok(())
+}
+
+/// The title and, below it, the subtitle, centred.
+pub(crate) fn heading<DB: DrawingBackend>(head: &DrawingArea<DB, Shift>, title: &str, subtitle: &str) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let mid = head.dim_in_pixel().0 as i32 / 2;
+    let center = |size: u32| TextStyle::from(("sans-serif", size)).pos(Pos::new(HPos::Center, VPos::Top));
+    head.draw(&Text::new(title, (mid, 8), center(20)))?;
+    head.draw(&Text::new(subtitle, (mid, 36), center(14)))?;
     Ok(())
 }
 

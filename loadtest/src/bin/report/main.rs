@@ -9,9 +9,15 @@
 //! The subtitle gives the run's date (--date, else the CSV's modification time in UTC), the
 //! seconds per scenario (duration_s), the shards and the host: --shards/--host, else a `shards`
 //! or `host` column of the CSV, else $SHARDS/$HOST; what is not known is left out.
+//!
+//!     c10k-report --models [JSON] [SVG] [TITLE] [--host NAME] [--date TEXT]
+//!
+//! `make models`: models/sweep.py's models.json → models.svg, the server models side by side
+//! against the held idle connections (models.rs).
 
 mod data;
 mod draw;
+mod models;
 
 use clap::Parser;
 use data::*;
@@ -19,14 +25,19 @@ use draw::*;
 use plotters::prelude::*;
 
 #[derive(Parser)]
-#[command(about = "Draws the load-test chart (SVG) from loadtest/run.py's latest.csv")]
+#[command(about = "Draws the load-test chart (SVG) from loadtest/run.py's latest.csv, or with --models the \
+             server models' chart from models/sweep.py's models.json")]
 struct Args {
-    #[arg(default_value = "loadtest/results/latest.csv")]
-    csv: String,
-    #[arg(default_value = "loadtest/results/report.svg")]
-    svg: String,
-    #[arg(default_value = "c10k-server load test")]
-    title: String,
+    /// The input [default: loadtest/results/latest.csv; with --models models/results/models.json]
+    csv: Option<String>,
+    /// The SVG to write [default: loadtest/results/report.svg; with --models models/results/models.svg]
+    svg: Option<String>,
+    /// [default: "c10k-server load test"; with --models "c10k-models: the server models side by side"]
+    title: Option<String>,
+    /// Read models/sweep.py's models.json instead: one line per server model against the held
+    /// idle connections.
+    #[arg(long)]
+    models: bool,
     /// Shards per server in the run (run.py's SHARDS; it defaults to the CPU count).
     #[arg(long)]
     shards: Option<String>,
@@ -38,20 +49,38 @@ struct Args {
     date: Option<String>,
 }
 
+impl Args {
+    /// The input, the SVG and the title, each given or its default for the mode.
+    fn paths(&self) -> (String, String, String) {
+        let [input, svg, title] = if self.models {
+            ["models/results/models.json", "models/results/models.svg", "c10k-models: the server models side by side"]
+        } else {
+            ["loadtest/results/latest.csv", "loadtest/results/report.svg", "c10k-server load test"]
+        };
+        let given = |v: &Option<String>, default: &str| v.clone().unwrap_or_else(|| default.to_string());
+        (given(&self.csv, input), given(&self.svg, svg), given(&self.title, title))
+    }
+}
+
 fn main() {
     let args = Args::parse();
-    let result = std::fs::read_to_string(&args.csv)
-        .map_err(|e| e.to_string())
-        .and_then(|text| parse(&text))
-        .map_err(|e| format!("{}: {e}; run make loadtest first", args.csv).into())
-        .and_then(|rows| {
-            let mtime = std::fs::metadata(&args.csv).and_then(|m| m.modified()).ok();
-            let charts = charts(&rows);
-            let area = SVGBackend::new(&args.svg, size(&charts)).into_drawing_area();
-            draw(area, &args.title, &subtitle(&rows, &args, mtime), &charts)
-        });
+    let (input, svg, title) = args.paths();
+    let result = if args.models {
+        models::render(&args, &input, &svg, &title)
+    } else {
+        std::fs::read_to_string(&input)
+            .map_err(|e| e.to_string())
+            .and_then(|text| parse(&text))
+            .map_err(|e| format!("{input}: {e}; run make loadtest first").into())
+            .and_then(|rows| {
+                let mtime = std::fs::metadata(&input).and_then(|m| m.modified()).ok();
+                let charts = charts(&rows);
+                let area = SVGBackend::new(&svg, size(&charts)).into_drawing_area();
+                draw(area, &title, &subtitle(&rows, &args, mtime), &charts)
+            })
+    };
     match result {
-        Ok(()) => println!("wrote {}", args.svg),
+        Ok(()) => println!("wrote {svg}"),
         Err(e) => {
             eprintln!("c10k-report: {e}");
             std::process::exit(1);
