@@ -4,14 +4,16 @@ connections are held: N = 1, 10, 100, 1,000, 10,000.
 
 Per (model, N) cell, each step bounded in time, nothing left running after it:
   1. a fresh `c10k-models --model M` on a free loopback port, serving a fresh copy of a small
-     site (index.html, 1 KiB);
+     site (index.html, 1 KiB), on one core (the last this script may use; c10k-load gets the
+     others), so that every model, threads and processes included, has the same one core;
   2. c10k-load holds N idle keep-alive connections (each sends one request, reads the answer,
      then stays open and silent) until the cell ends; the script waits until they are all
      open, or until the count stops moving, or 15 s + N/1000 s;
-  3. idle CPU: the server's CPU over IDLE_S seconds with only those connections;
+  3. idle CPU: after a second to settle, the server's CPU over IDLE_S seconds with only
+     those connections;
   4. active load: c10k-load, 50 keep-alive connections, closed loop, ACTIVE_S seconds, beside
      the held ones: requests/s, latency, errors, the server's CPU per request, and sampled just
-     before the load ends the server's memory (PSS), threads and processes;
+     halfway through the load the server's memory (PSS), threads and processes;
   5. the holder, then the server, are stopped (SIGTERM, 3 s, SIGKILL), then any process the
      server left behind (fork's children outlive it until their client closes).
 The server's CPU and memory are its whole process tree's, read from /proc: utime+stime of the
@@ -28,6 +30,9 @@ A cell that fails any way still gets a row, with a note:
                         other client waiting); `timed out: could not connect` when even its
                         first connect did (the listen backlog full of held connections);
   `no good answers (errors: status 1,234)`  answers, none 2xx/3xx, nothing above explaining it;
+  `load refused: 1,234 errors`  all N held, but the load's own connections were refused
+                        (select at N = 1,000: the 50 more pass FD_SETSIZE), or `load failed`
+                        when the server logged no refusal;
   `did not start: ...`, `exited during the cell: ...`, `load failed: ...`  in a line.
 Notes join with `; `. A cell with a note is no point on the chart's lines (a cross instead).
 
@@ -39,11 +44,12 @@ Environment: MODELS="thread poll" (default: all nine, in the course's order), NS
 
 Writes to OUT:
   models.json  {"meta": {"date", "host", "kernel", "cpus", "active_s", "idle_s",
-                         "active_conns", "timeout_s", "models", "ns", "models_bin"},
+                         "active_conns", "timeout_s", "models", "ns", "models_bin",
+                         "server_cpus", "load_cpus"},
                 "cells": [{"model", "n", "held", "rps", "requests", "p50_us", "p99_us",
                            "errors", "timeouts", "cpu_us_per_req", "memory_bytes", "threads",
                            "procs", "idle_cpu_pct", "refusing", "note", "seconds"}, ...]}
-               one cell per (model, N) in sweep order; a figure not measured is null, and
+               one cell per (model, N) in sweep order (N by N, every model at each); a figure not measured is null, and
                `note` is null when the cell has none. rps counts good answers (2xx/3xx) per
                second, over the load's own duration; cpu_us_per_req is server CPU per good
                answer; idle_cpu_pct is % of one core; memory_bytes (PSS), threads and procs sum over
@@ -74,6 +80,12 @@ ACTIVE_CONNS = 50
 # server that answers nothing shows timeouts even in a short run.
 TIMEOUT_S = min(2.0, max(0.2, ACTIVE_S / 2))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+# Each model gets one core of its own, the last this script may use, and c10k-load the others:
+# every model is measured on the same single core (a model with threads or processes runs
+# them all there), and the generator never competes with it for a core.
+_CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPUS = {_CPUS[-1]}
+LOAD_CPUS = set(_CPUS[:-1]) or SERVER_CPUS
 SETTLE_S = min(1.0, IDLE_S)
 
 LISTENING = re.compile(r"listening on http://(\S+?)[,;)]?(?:\s|$)")
@@ -267,7 +279,8 @@ class Cell:
         shutil.copytree(self.template, site)
         args = [MODELS_BIN, "--model", self.model, "--listen", "127.0.0.1:0", "--root", site]
         with open(self.log, "w") as log:
-            self.server = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            self.server = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                           preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPUS))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with open(self.log, errors="replace") as f:
@@ -289,7 +302,8 @@ class Cell:
         args = [LOAD_BIN, "--url", self.url, "--conns", "0", "--idle", str(self.n),
                 "--duration", str(round(wait + IDLE_S + ACTIVE_S + 20)), "--timeout", "2", "--json", self.holder_json]
         with open(self.holder_err, "w") as err:
-            self.holder = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            self.holder = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                                           preexec_fn=lambda: os.sched_setaffinity(0, LOAD_CPUS))
         start = time.monotonic()
         seen = []  # (open, errors) per progress line
         while time.monotonic() < start + wait:
@@ -337,10 +351,12 @@ class Cell:
         cpu0 = tree_cpu_s(self.server.pid)
         start = time.monotonic()
         with open(err, "w") as e:
-            self.load = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=e)
-        # Memory, threads and processes just before the load ends (its probe and start take
-        # a moment, so a little before ACTIVE_S after its start).
-        time.sleep(max(ACTIVE_S - 0.3, ACTIVE_S * 0.7))
+            self.load = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=e,
+                                         preexec_fn=lambda: os.sched_setaffinity(0, LOAD_CPUS))
+        # Memory, threads and processes halfway through the load: reading every process's
+        # smaps_rollup takes a second or two at a thousand processes (fork), and must end
+        # while the load's own connections are still open.
+        time.sleep(ACTIVE_S / 2)
         self.row["memory_bytes"], self.row["threads"], self.row["procs"] = tree_memory(self.server.pid)
         self.recorded.update(tree(self.server.pid))
         try:
@@ -408,6 +424,11 @@ class Cell:
             self.notes.insert(0, what)
         if self.no_good and not self.notes:
             self.notes.append(self.no_good)
+        elif self.row["errors"] and not self.notes:
+            # All N held, but the load's own connections were turned away or failed: the
+            # model is at its limit (select at 1,000: the 50 more pass FD_SETSIZE).
+            kind = "refused" if self.row["refusing"] else "failed"
+            self.notes.append(f"load {kind}: {self.row['errors']:,} errors")
         shutil.rmtree(self.work, ignore_errors=True)
 
 
@@ -431,12 +452,12 @@ def become_subreaper():
 
 
 def meta():
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpus = len(_CPUS)
     return {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "host": socket.gethostname(), "kernel": os.uname().release, "cpus": cpus, "active_s": ACTIVE_S,
         "idle_s": IDLE_S, "active_conns": ACTIVE_CONNS, "timeout_s": TIMEOUT_S, "models": MODELS, "ns": NS,
-        "models_bin": MODELS_BIN,
+        "models_bin": MODELS_BIN, "server_cpus": sorted(SERVER_CPUS), "load_cpus": sorted(LOAD_CPUS),
     }
 
 
@@ -477,7 +498,9 @@ def mb(b):
 
 def markdown(info, cells):
     machine = f"{info['host']}: Linux {info['kernel']}, {info['cpus']} CPU{'s' if info['cpus'] != 1 else ''}"
-    out = [f"c10k-models, {info['date']}; {machine}. Per cell: N idle keep-alive connections held, "
+    cores = f"the model on CPU {','.join(map(str, info['server_cpus']))}, c10k-load on " \
+            f"CPU {','.join(map(str, info['load_cpus']))}"
+    out = [f"c10k-models, {info['date']}; {machine}; {cores}. Per cell: N idle keep-alive connections held, "
            f"{IDLE_S:g} s of idle CPU, then {ACTIVE_S:g} s of c10k-load on {ACTIVE_CONNS} more connections "
            f"(closed loop, {TIMEOUT_S:g} s timeout).", ""]
     out += ["Requests/s (p99 latency) under load, by idle connections held:", ""]
@@ -525,6 +548,8 @@ def main():
     unknown = [m for m in MODELS if m not in ALL_MODELS]
     if unknown:
         say(f"note: {', '.join(unknown)} not among the known models ({' '.join(ALL_MODELS)}); running them anyway")
+    # This script's own reading of /proc stays off the model's core too.
+    os.sched_setaffinity(0, LOAD_CPUS)
     nofile = raise_nofile()
     if max(NS) + ACTIVE_CONNS + 64 > nofile:
         say(f"RLIMIT_NOFILE hard limit is {nofile}: N = {max(NS):,} will not fit in one process (see tuning/)")
@@ -539,8 +564,10 @@ def main():
             line = "<p>c10k-models: the same small page from every model, a kibibyte of it.</p>\n"
             body = line * (900 // len(line))
             f.write(f"<!doctype html>\n<html><head><title>c10k-models</title></head><body>\n{body}</body></html>\n")
-        for model in MODELS:
-            for n in NS:
+        # N by N: the models compared at one N run within a minute or two of each other (on
+        # a shared VM the speed of the same cell drifts by a third over minutes).
+        for n in NS:
+            for model in MODELS:
                 row = Cell(model, n, work).run()
                 cells.append(row)
                 write_json(info, cells)

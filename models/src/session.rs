@@ -103,6 +103,12 @@ impl Session {
                 self.feed(&[], site);
                 continue;
             }
+            // Everything queued has gone. Give the response buffer back before a read that
+            // may wait (or block) for long, so that what an idle connection holds is its
+            // model's cost (a task, a thread, a process), not a buffer of ours.
+            if self.out.bytes.capacity() > 0 {
+                self.out = Outbox::default();
+            }
             match sock.recv(buf) {
                 Ok(0) => return Ok(Pumped::Done),
                 Ok(_) if self.lingering_since.is_some() => {}
