@@ -36,10 +36,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE)?;
-    let (head, body) = root.split_vertically(HEAD);
-    heading(&head, title, subtitle)?;
-    legend(&head, &charts.servers, 68)?;
+    let (_, body) = frame(&root, (title, subtitle), HEAD, &charts.servers, 68)?;
     let [top, middle, _] = row_heights(charts);
     let (first, rest) = body.split_vertically(top);
     let (second, third) = rest.split_vertically(middle);
@@ -232,16 +229,27 @@ where
     Ok(())
 }
 
-/// The title and, below it, the subtitle, centred.
-pub(crate) fn heading<DB: DrawingBackend>(head: &DrawingArea<DB, Shift>, title: &str, subtitle: &str) -> Result<()>
+/// A white page with the title, the subtitle (centred) and the legend (at `legend_y`) in its
+/// head, `height` pixels: (head, body).
+pub(crate) type Frame<DB> = (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>);
+pub(crate) fn frame<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    (title, subtitle): (&str, &str),
+    height: u32,
+    items: &[(String, Style)],
+    legend_y: i32,
+) -> Result<Frame<DB>>
 where
     DB::ErrorType: 'static,
 {
+    root.fill(&WHITE)?;
+    let (head, body) = root.split_vertically(height);
     let mid = head.dim_in_pixel().0 as i32 / 2;
     let center = |size: u32| TextStyle::from(("sans-serif", size)).pos(Pos::new(HPos::Center, VPos::Top));
     head.draw(&Text::new(title, (mid, 8), center(20)))?;
     head.draw(&Text::new(subtitle, (mid, 36), center(14)))?;
-    Ok(())
+    legend(&head, items, legend_y)?;
+    Ok((head, body))
 }
 
 /// One row of swatches, centred: a bar's fill, a line's stroke, the server's name.

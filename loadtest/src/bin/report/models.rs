@@ -9,7 +9,7 @@
 
 use super::Args;
 use super::data::{Curves, Result, Style, short, utc};
-use super::draw::{Panel, WIDTH, curve_panel, empty_saying, heading, legend};
+use super::draw::{Panel, WIDTH, curve_panel, empty_saying, frame};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde_json::Value;
@@ -215,10 +215,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
 where
     DB::ErrorType: 'static,
 {
-    root.fill(&WHITE)?;
-    let (head, body) = root.split_vertically(HEAD);
-    heading(&head, title, subtitle)?;
-    legend(&head, &charts.models, 66)?;
+    let (head, body) = frame(&root, (title, subtitle), HEAD, &charts.models, 66)?;
     let grey = RGBColor(120, 120, 120);
     let font = TextStyle::from(("sans-serif", 12)).color(&grey).pos(Pos::new(HPos::Center, VPos::Center));
     let why = "× at a panel's foot: a cell with no point (refused, timed out, or not all N held; models.md says which)";
