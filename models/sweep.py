@@ -12,7 +12,8 @@ Per (model, N) cell, each step bounded in time, nothing left running after it:
   3. idle CPU: after a second to settle, the server's CPU over IDLE_S seconds with only
      those connections;
   4. active load: c10k-load, 50 keep-alive connections, closed loop, ACTIVE_S seconds, beside
-     the held ones: requests/s, latency, errors, the server's CPU per request, and sampled just
+     the held ones: requests/s, latency, errors, the server's CPU per request, the
+     machine's context switches per request (the generator's included), and sampled just
      halfway through the load the server's memory (PSS), threads and processes;
   5. the holder, then the server, are stopped (SIGTERM, 3 s, SIGKILL), then any process the
      server left behind (fork's children outlive it until their client closes).
@@ -47,12 +48,14 @@ Writes to OUT:
                          "active_conns", "timeout_s", "models", "ns", "models_bin",
                          "server_cpus", "load_cpus"},
                 "cells": [{"model", "n", "held", "rps", "requests", "p50_us", "p99_us",
-                           "errors", "timeouts", "cpu_us_per_req", "memory_bytes", "threads",
+                           "errors", "timeouts", "cpu_us_per_req", "switches_per_req",
+                           "memory_bytes", "threads",
                            "procs", "idle_cpu_pct", "refusing", "note", "seconds"}, ...]}
-               one cell per (model, N) in sweep order (N by N, every model at each); a figure not measured is null, and
-               `note` is null when the cell has none. rps counts good answers (2xx/3xx) per
+               one cell per (model, N) in sweep order (N by N, every model at each); a
+               figure not measured is null, and `note` is null when the cell has none. rps counts good answers (2xx/3xx) per
                second, over the load's own duration; cpu_us_per_req is server CPU per good
-               answer; idle_cpu_pct is % of one core; memory_bytes (PSS), threads and procs sum over
+               answer; switches_per_req is the machine's context switches per
+               good answer (the generator's included); idle_cpu_pct is % of one core; memory_bytes (PSS), threads and procs sum over
                the server's process tree; held is the idle connections open and answered at
                the end of the cell.
   models.md    a summary (a row per model, a column per N: requests/s and p99, or the note),
@@ -156,6 +159,14 @@ def tree_cpu_s(root):
         time.sleep(0.02)
 
 
+def context_switches():
+    """Context switches on the whole machine so far (/proc/stat `ctxt`): a process's own count
+    misses its threads and the children it reaped, so the load's are measured machine-wide,
+    the generator's included (an epoll loop that switches about once per batch of answers)."""
+    with open("/proc/stat") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith("ctxt "))
+
+
 def tree_memory(root):
     """(PSS bytes, threads, processes) summed over `root`'s live tree."""
     pss = threads = procs = 0
@@ -250,7 +261,8 @@ class Cell:
         # This cell's files (the site, c10k-load's reports), removed when it is done.
         self.work = tempfile.mkdtemp(prefix=f"{model}-{n}-", dir=work)
         self.row = {"model": model, "n": n, "held": None, "rps": None, "requests": None, "p50_us": None,
-                    "p99_us": None, "errors": None, "timeouts": None, "cpu_us_per_req": None, "memory_bytes": None,
+                    "p99_us": None, "errors": None, "timeouts": None, "cpu_us_per_req": None,
+                    "switches_per_req": None, "memory_bytes": None,
                     "threads": None, "procs": None, "idle_cpu_pct": None, "refusing": False, "note": None,
                     "seconds": None}
         self.notes = []
@@ -348,7 +360,7 @@ class Cell:
         err = os.path.join(self.work, "active.err")
         args = [LOAD_BIN, "--url", self.url, "--conns", str(ACTIVE_CONNS), "--duration", str(ACTIVE_S),
                 "--timeout", str(TIMEOUT_S), "--json", report]
-        cpu0 = tree_cpu_s(self.server.pid)
+        cpu0, switches0 = tree_cpu_s(self.server.pid), context_switches()
         start = time.monotonic()
         with open(err, "w") as e:
             self.load = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=e,
@@ -365,7 +377,7 @@ class Cell:
             stop(self.load)
             self.notes.append(f"load failed: still running {ACTIVE_S + 15:.0f} s after its start")
             return
-        cpu = tree_cpu_s(self.server.pid) - cpu0
+        cpu, switches = tree_cpu_s(self.server.pid) - cpu0, context_switches() - switches0
         if self.server_gone():
             return
         r = read_json(report)
@@ -384,6 +396,7 @@ class Cell:
             "p99_us": r.get("p99_us"), "errors": r.get("errors_total", sum(errors.values())),
             "timeouts": errors.get("timeout", 0),
             "cpu_us_per_req": round(cpu * 1e6 / good, 2) if good else None,
+            "switches_per_req": round(switches / good, 2) if good else None,
         })
         if not r["requests"]:
             self.row["p50_us"] = self.row["p99_us"] = None  # an empty histogram's 0, not a latency
@@ -518,13 +531,14 @@ def markdown(info, cells):
                 row.append(f"{short(c['rps'])} ({ms(c['p99_us'])} ms)" if c["rps"] is not None else "–")
         out.append(f"| {model} | " + " | ".join(row) + " |")
     out += ["", "Every figure: the server's CPU, memory (PSS), threads and processes are its whole process tree's.", ""]
-    head = ["model", "N", "held", "req/s", "p50 ms", "p99 ms", "errors", "timeouts", "CPU µs/req", "PSS MB",
+    head = ["model", "N", "held", "req/s", "p50 ms", "p99 ms", "errors", "timeouts", "CPU µs/req", "switches/req", "PSS MB",
             "threads", "procs", "idle CPU %", "note"]
     out += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
     for c in cells:
         out.append("| " + " | ".join([
             c["model"], count(c["n"]), count(c["held"]), count(c["rps"]), ms(c["p50_us"]), ms(c["p99_us"]),
-            count(c["errors"]), count(c["timeouts"]), figures(c["cpu_us_per_req"]), mb(c["memory_bytes"]),
+            count(c["errors"]), count(c["timeouts"]), figures(c["cpu_us_per_req"]),
+            figures(c["switches_per_req"]), mb(c["memory_bytes"]),
             count(c["threads"]), count(c["procs"]), figures(c["idle_cpu_pct"]), c["note"] or ""]) + " |")
     with open(os.path.join(OUT, "models.md"), "w") as f:
         f.write("\n".join(out) + "\n")
@@ -534,6 +548,7 @@ def summary(c):
     if c["rps"] is None and c["note"]:
         return c["note"]
     text = (f"{count(c['rps'])} req/s, p99 {ms(c['p99_us'])} ms, {figures(c['cpu_us_per_req'])} µs/req, "
+            f"{figures(c['switches_per_req'])} switches/req, "
             f"memory {mb(c['memory_bytes'])} MB, {count(c['threads'])} threads, {count(c['procs'])} procs, "
             f"idle CPU {figures(c['idle_cpu_pct'])} %")
     return text + (f"; {c['note']}" if c["note"] else "")
