@@ -49,15 +49,16 @@ Writes to OUT:
                          "server_cpus", "load_cpus"},
                 "cells": [{"model", "n", "held", "rps", "requests", "p50_us", "p99_us",
                            "errors", "timeouts", "cpu_us_per_req", "switches_per_req",
-                           "memory_bytes", "threads",
-                           "procs", "idle_cpu_pct", "refusing", "note", "seconds"}, ...]}
+                           "memory_bytes", "threads", "procs", "idle_cpu_pct", "refusing",
+                           "note", "seconds"}, ...]}
                one cell per (model, N) in sweep order (N by N, every model at each); a
-               figure not measured is null, and `note` is null when the cell has none. rps counts good answers (2xx/3xx) per
-               second, over the load's own duration; cpu_us_per_req is server CPU per good
-               answer; switches_per_req is the machine's context switches per
-               good answer (the generator's included); idle_cpu_pct is % of one core; memory_bytes (PSS), threads and procs sum over
-               the server's process tree; held is the idle connections open and answered at
-               the end of the cell.
+               figure not measured is null, and `note` is null when the cell has none.
+               rps counts good answers (2xx/3xx) per second, over the load's own duration;
+               cpu_us_per_req is server CPU per good answer; switches_per_req the machine's
+               context switches per good answer (the generator's included); idle_cpu_pct is
+               % of one core; memory_bytes (PSS), threads and procs sum over the server's
+               process tree; held is the idle connections open and answered at the end of
+               the cell.
   models.md    a summary (a row per model, a column per N: requests/s and p99, or the note),
                then every figure of every cell;
   models.svg   the chart (`c10k-report --models`): one panel per measure against N;
