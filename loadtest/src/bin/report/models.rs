@@ -261,6 +261,13 @@ pub(crate) fn subtitle(run: &Run, args: &Args, mtime: Option<std::time::SystemTi
     if !machine.is_empty() {
         parts.push(machine.join(", "));
     }
+    let cpus = |key| {
+        let list = meta.get(key)?.as_array()?.iter().map(|c| c.as_u64().map(|c| c.to_string()));
+        list.collect::<Option<Vec<_>>>().filter(|l| !l.is_empty()).map(|l| l.join(","))
+    };
+    if let (Some(model), Some(load)) = (cpus("server_cpus"), cpus("load_cpus")) {
+        parts.push(format!("model on CPU {model}, c10k-load on CPU {load}"));
+    }
     if let Some(host) = args.host.clone().or_else(|| text(meta, "host")) {
         parts.push(format!("host {host}"));
     }
@@ -401,7 +408,7 @@ mod tests {
     #[test]
     fn parses_the_sweeps_file_and_says_what_is_wrong() {
         let text = r#"{"meta": {"date": "2026-01-02 10:00 UTC", "host": "box", "kernel": "6.8.0", "cpus": 2,
-            "active_s": 5, "idle_s": 3, "active_conns": 50},
+            "active_s": 5, "idle_s": 3, "active_conns": 50, "server_cpus": [1], "load_cpus": [0]},
             "cells": [{"model": "fork", "n": 10000, "rps": 12.5, "p99_us": null, "note": "refused at 2,000"},
                       {"model": "fork", "n": 1, "rps": 1e4, "cpu_us_per_req": 40.5, "note": null}]}"#;
         let run = parse(text).unwrap();
@@ -412,7 +419,8 @@ mod tests {
         let args = Args::parse_from(["c10k-report", "--models", "m.json"]);
         assert_eq!(
             subtitle(&run, &args, None),
-            "run 2026-01-02 10:00 UTC  ·  5 s of load on 50 connections, 3 s idle per cell  ·  2 CPUs, Linux 6.8.0  ·  host box"
+            "run 2026-01-02 10:00 UTC  ·  5 s of load on 50 connections, 3 s idle per cell  ·  2 CPUs, Linux 6.8.0  ·  \
+             model on CPU 1, c10k-load on CPU 0  ·  host box"
         );
         assert_eq!(parse(r#"[{"model": "poll", "n": 1}]"#).unwrap().cells[0].model, "poll");
         assert_eq!([bytes(2e6), bytes(512.0), bytes(1.5e9), bytes(20e3)], ["2 MB", "512 B", "1.5 GB", "20 kB"]);
