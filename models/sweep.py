@@ -9,8 +9,9 @@ Per (model, N) cell, each step bounded in time, nothing left running after it:
   2. c10k-load holds N idle keep-alive connections (each sends one request, reads the answer,
      then stays open and silent) until the cell ends; the script waits until they are all
      open, or until the count stops moving, or 15 s + N/1000 s;
-  3. idle CPU: after a second to settle, the server's CPU over IDLE_S seconds with only
-     those connections;
+  3. the server's CPU from the holder's start until a second after all N are open (what
+     taking a connection costs: a fork, a thread, a task, or only an accept), then idle CPU:
+     the server's CPU over IDLE_S seconds with only those connections;
   4. active load: c10k-load, 50 keep-alive connections, closed loop, ACTIVE_S seconds, beside
      the held ones: requests/s, latency, errors, the server's CPU per request, the
      machine's context switches per request (the generator's included), and sampled just
@@ -49,13 +50,17 @@ Writes to OUT:
                          "server_cpus", "load_cpus"},
                 "cells": [{"model", "n", "held", "rps", "requests", "p50_us", "p99_us",
                            "errors", "timeouts", "cpu_us_per_req", "switches_per_req",
-                           "memory_bytes", "threads", "procs", "idle_cpu_pct", "refusing",
+                           "take_cpu_us_per_conn", "memory_bytes", "threads", "procs",
+                           "idle_cpu_pct", "refusing",
                            "note", "seconds"}, ...]}
                one cell per (model, N) in sweep order (N by N, every model at each); a
                figure not measured is null, and `note` is null when the cell has none.
                rps counts good answers (2xx/3xx) per second, over the load's own duration;
                cpu_us_per_req is server CPU per good answer; switches_per_req the machine's
-               context switches per good answer (the generator's included); idle_cpu_pct is
+               context switches per good answer (the generator's included);
+               take_cpu_us_per_conn the server's CPU while the N were opened and answered
+               once, per connection (N >= 1,000 only: /proc counts 10 ms ticks): accept, a
+               first request, and a fork or a thread where the model makes one; idle_cpu_pct is
                % of one core; memory_bytes (PSS), threads and procs sum over the server's
                process tree; held is the idle connections open and answered at the end of
                the cell.
@@ -91,6 +96,9 @@ _CPUS = sorted(os.sched_getaffinity(0))
 SERVER_CPUS = {_CPUS[-1]}
 LOAD_CPUS = set(_CPUS[:-1]) or SERVER_CPUS
 SETTLE_S = min(1.0, IDLE_S)
+# CPU time in /proc moves in clock ticks (10 ms): per connection taken it means something
+# only over many connections.
+MIN_N_PER_CONN = 1000
 
 LISTENING = re.compile(r"listening on http://(\S+?)[,;)]?(?:\s|$)")
 IDLE_READY = re.compile(r"^c10k-load: idle ready (\d+) in ([\d.]+) s$")
@@ -263,7 +271,7 @@ class Cell:
         self.work = tempfile.mkdtemp(prefix=f"{model}-{n}-", dir=work)
         self.row = {"model": model, "n": n, "held": None, "rps": None, "requests": None, "p50_us": None,
                     "p99_us": None, "errors": None, "timeouts": None, "cpu_us_per_req": None,
-                    "switches_per_req": None, "memory_bytes": None,
+                    "switches_per_req": None, "take_cpu_us_per_conn": None, "memory_bytes": None,
                     "threads": None, "procs": None, "idle_cpu_pct": None, "refusing": False, "note": None,
                     "seconds": None}
         self.notes = []
@@ -314,6 +322,7 @@ class Cell:
         self.holder_json = os.path.join(self.work, "holder.json")
         args = [LOAD_BIN, "--url", self.url, "--conns", "0", "--idle", str(self.n),
                 "--duration", str(round(wait + IDLE_S + ACTIVE_S + 20)), "--timeout", "2", "--json", self.holder_json]
+        self.hold_cpu0, self.all_held = tree_cpu_s(self.server.pid), False
         with open(self.holder_err, "w") as err:
             self.holder = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                            preexec_fn=lambda: os.sched_setaffinity(0, LOAD_CPUS))
@@ -324,6 +333,7 @@ class Cell:
             with open(self.holder_err, errors="replace") as f:
                 lines = [l.strip() for l in f]
             if any(IDLE_READY.match(l) for l in lines):
+                self.all_held = True
                 return
             if self.holder.poll() is not None:
                 self.notes.append(f"load failed: {tail(self.holder_err)}"[:200])
@@ -348,6 +358,8 @@ class Cell:
         # them (a thread or a process each): let it finish before idle is measured.
         time.sleep(SETTLE_S)
         cpu0, t0 = tree_cpu_s(self.server.pid), time.monotonic()
+        if self.all_held and self.n >= MIN_N_PER_CONN:
+            self.row["take_cpu_us_per_conn"] = round((cpu0 - self.hold_cpu0) * 1e6 / self.n, 1)
         time.sleep(IDLE_S)
         cpu1, t1 = tree_cpu_s(self.server.pid), time.monotonic()
         if self.server_gone():
@@ -532,14 +544,14 @@ def markdown(info, cells):
                 row.append(f"{short(c['rps'])} ({ms(c['p99_us'])} ms)" if c["rps"] is not None else "–")
         out.append(f"| {model} | " + " | ".join(row) + " |")
     out += ["", "Every figure: the server's CPU, memory (PSS), threads and processes are its whole process tree's.", ""]
-    head = ["model", "N", "held", "req/s", "p50 ms", "p99 ms", "errors", "timeouts", "CPU µs/req", "switches/req", "PSS MB",
+    head = ["model", "N", "held", "req/s", "p50 ms", "p99 ms", "errors", "timeouts", "CPU µs/req", "switches/req", "CPU µs/conn taken", "PSS MB",
             "threads", "procs", "idle CPU %", "note"]
     out += ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 2) + "---|"]
     for c in cells:
         out.append("| " + " | ".join([
             c["model"], count(c["n"]), count(c["held"]), count(c["rps"]), ms(c["p50_us"]), ms(c["p99_us"]),
             count(c["errors"]), count(c["timeouts"]), figures(c["cpu_us_per_req"]),
-            figures(c["switches_per_req"]), mb(c["memory_bytes"]),
+            figures(c["switches_per_req"]), figures(c["take_cpu_us_per_conn"]), mb(c["memory_bytes"]),
             count(c["threads"]), count(c["procs"]), figures(c["idle_cpu_pct"]), c["note"] or ""]) + " |")
     with open(os.path.join(OUT, "models.md"), "w") as f:
         f.write("\n".join(out) + "\n")
