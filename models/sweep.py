@@ -59,8 +59,9 @@ Writes to OUT:
                cpu_us_per_req is server CPU per good answer; switches_per_req the machine's
                context switches per good answer (the generator's included);
                take_cpu_us_per_conn the server's CPU while the N were opened and answered
-               once, per connection (N >= 1,000 only: /proc counts 10 ms ticks): accept, a
-               first request, and a fork or a thread where the model makes one; idle_cpu_pct is
+               once, above its idle rate, per connection (only when all N were held and
+               N >= 1,000: /proc counts 10 ms ticks): accept, a first request, and a fork or
+               a thread where the model makes one; idle_cpu_pct is
                % of one core; memory_bytes (PSS), threads and procs sum over the server's
                process tree; held is the idle connections open and answered at the end of
                the cell.
@@ -275,6 +276,7 @@ class Cell:
                     "threads": None, "procs": None, "idle_cpu_pct": None, "refusing": False, "note": None,
                     "seconds": None}
         self.notes = []
+        self.take_us = None
         self.no_good = None
         self.server = self.holder = self.load = None
         self.recorded = {}
@@ -322,7 +324,7 @@ class Cell:
         self.holder_json = os.path.join(self.work, "holder.json")
         args = [LOAD_BIN, "--url", self.url, "--conns", "0", "--idle", str(self.n),
                 "--duration", str(round(wait + IDLE_S + ACTIVE_S + 20)), "--timeout", "2", "--json", self.holder_json]
-        self.hold_cpu0, self.all_held = tree_cpu_s(self.server.pid), False
+        self.hold_cpu0, self.hold_t0 = tree_cpu_s(self.server.pid), time.monotonic()
         with open(self.holder_err, "w") as err:
             self.holder = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                                            preexec_fn=lambda: os.sched_setaffinity(0, LOAD_CPUS))
@@ -333,7 +335,6 @@ class Cell:
             with open(self.holder_err, errors="replace") as f:
                 lines = [l.strip() for l in f]
             if any(IDLE_READY.match(l) for l in lines):
-                self.all_held = True
                 return
             if self.holder.poll() is not None:
                 self.notes.append(f"load failed: {tail(self.holder_err)}"[:200])
@@ -358,13 +359,16 @@ class Cell:
         # them (a thread or a process each): let it finish before idle is measured.
         time.sleep(SETTLE_S)
         cpu0, t0 = tree_cpu_s(self.server.pid), time.monotonic()
-        if self.all_held and self.n >= MIN_N_PER_CONN:
-            self.row["take_cpu_us_per_conn"] = round((cpu0 - self.hold_cpu0) * 1e6 / self.n, 1)
         time.sleep(IDLE_S)
         cpu1, t1 = tree_cpu_s(self.server.pid), time.monotonic()
         if self.server_gone():
             return
-        self.row["idle_cpu_pct"] = round((cpu1 - cpu0) * 100 / (t1 - t0), 2)
+        idle = (cpu1 - cpu0) / (t1 - t0)
+        self.row["idle_cpu_pct"] = round(idle * 100, 2)
+        # Above what the model burns anyway (busy-poll: a whole core), per connection; kept
+        # by `finish` only if all N were held.
+        taking = max(0.0, cpu0 - self.hold_cpu0 - idle * (t0 - self.hold_t0))
+        self.take_us = round(taking * 1e6 / self.n, 1)
 
     def measure_active(self):
         if self.server_gone():
@@ -445,6 +449,8 @@ class Cell:
             with open(self.log, errors="replace") as f:
                 self.row["refusing"] = "refusing" in f.read()
         held = self.row["held"]
+        if held == self.n and self.n >= MIN_N_PER_CONN:
+            self.row["take_cpu_us_per_conn"] = self.take_us
         if held is not None and held < self.n and not any(n.startswith("did not start") for n in self.notes):
             what = f"refused at {held:,}" if self.row["refusing"] else f"held {held:,} of {self.n:,}"
             self.notes.insert(0, what)
