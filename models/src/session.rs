@@ -133,16 +133,7 @@ impl Session {
     /// Answer what `conn.pending` and then `data` hold, keeping the unparsed rest.
     fn feed(&mut self, data: &[u8], site: &mut Site) {
         site.tick(date::unix_ms() / 1000);
-        let mut pending = std::mem::take(&mut self.conn.pending);
-        if pending.is_empty() {
-            let used = self.conn.feed(data, site, &mut self.out, u32::MAX);
-            pending.extend_from_slice(&data[used..]);
-        } else {
-            pending.extend_from_slice(data);
-            let used = self.conn.feed(&pending, site, &mut self.out, u32::MAX);
-            pending.drain(..used);
-        }
-        self.conn.pending = pending;
+        self.conn.receive(data, site, &mut self.out, u32::MAX);
         // `Conn::feed` stops early only at a full outbox or a closing connection.
         self.held = self.out.is_full() && !self.conn.closing;
     }

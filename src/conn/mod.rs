@@ -160,6 +160,29 @@ impl Conn {
         if self.closing { input.len() } else { pos }
     }
 
+    /// `feed` over `pending` followed by `data`: the unparsed rest is kept in `pending`,
+    /// copied only when it must outlive `data` (and an emptied `pending` gives its memory
+    /// back: an idle connection owns none). Returns how many bytes were left unparsed.
+    pub fn receive(&mut self, data: &[u8], site: &mut Site, out: &mut Outbox, max_answers: u32) -> usize {
+        let mut pending = std::mem::take(&mut self.pending);
+        let from_pending = !pending.is_empty();
+        if from_pending {
+            pending.extend_from_slice(data);
+        }
+        let input: &[u8] = if from_pending { &pending } else { data };
+        let used = self.feed(input, site, out, max_answers);
+        let tail = input.len() - used;
+        if from_pending {
+            pending.drain(..used);
+            if tail > 0 {
+                self.pending = pending;
+            }
+        } else if tail > 0 {
+            self.pending = data[used..].to_vec();
+        }
+        tail
+    }
+
     /// Whether a request was cut off: input that is not yet a whole request (or body).
     pub fn mid_request(&self) -> bool {
         !self.pending.is_empty() || self.body.is_some()

@@ -103,33 +103,17 @@ impl<C> Core<C> {
     }
 
     /// Parse `conn.pending` followed by `data`, answering complete requests into a pooled
-    /// outbox (within the turn's budget). Only an unparsed tail is kept, and only copied
-    /// when it must outlive `data`.
+    /// outbox (within the turn's budget); `Conn::receive` keeps the unparsed tail.
     fn feed(&mut self, key: usize, data: &[u8]) {
         let slot = &mut self.slots[key];
-        let mut pending = std::mem::take(&mut slot.conn.pending);
-        let from_pending = !pending.is_empty();
-        if from_pending {
-            pending.extend_from_slice(data);
-        }
-        let input: &[u8] = if from_pending { &pending } else { data };
         let answered = slot.conn.answered;
         let max_answers = (TURN_BUDGET - slot.spent.min(TURN_BUDGET)).div_ceil(ANSWER_COST);
-        let used = slot.conn.feed(input, &mut self.site, &mut self.scratch, max_answers);
+        let tail = slot.conn.receive(data, &mut self.site, &mut self.scratch, max_answers);
         let answers = slot.conn.answered.wrapping_sub(answered);
         slot.spent = slot.spent.saturating_add(answers.saturating_mul(ANSWER_COST));
-        let tail = input.len() - used;
         // Stopped with input left for a reason other than an incomplete request: what is
         // left may hold whole requests, for after the output has gone.
         slot.unparsed = tail > 0 && (answers >= max_answers || self.scratch.is_full());
-        if from_pending {
-            pending.drain(..used);
-            if tail > 0 {
-                slot.conn.pending = pending;
-            }
-        } else if tail > 0 {
-            slot.conn.pending = data[used..].to_vec();
-        }
         if answers > 0 {
             // A request ended: whatever follows gets its own deadline.
             slot.timer = Timer::None;

@@ -187,23 +187,12 @@ impl Server {
                 sh
             }
         };
-        command.envs(env.iter().copied());
-        let mut child =
-            command.args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start c10k-server");
-        let rx = output_lines(&mut child);
-        let mut banner = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
-                let _ = child.kill();
-                panic!("server did not print its address; printed so far: {banner:?}")
-            });
-            banner.push(line.clone());
-            if let Some(rest) = text(&line).strip_prefix("listening on http://") {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
-            }
-        };
+        command.envs(env.iter().copied()).args(&args);
+        // The master's own line, `TIME c10k-server[PID] master: listening on http://ADDR (…)`.
+        let (mut server, deadline) = Self::spawn_until_listening(command, |line| {
+            text(line).strip_prefix("listening on http://").map(|rest| rest.split_whitespace().next().unwrap().into())
+        });
+        let (banner, rx) = (&mut server.banner, &server.lines);
         // Each shard says it serves before the master says it listens.
         while banner.iter().filter(|l| parse_shard_line(l).is_some()).count() < shards {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -212,33 +201,38 @@ impl Server {
                 Err(_) => panic!("shards did not all start; printed so far: {banner:?}"),
             }
         }
-        Server { child, addr, banner, lines: rx }
+        server
     }
 
     /// `c10k-models --model MODEL --listen 127.0.0.1:0 --root ROOT` plus `extra`; ready
     /// at its `listening on` line.
     pub fn start_model(model: &str, root: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(models_bin())
-            .args(["--model", model, "--listen", "127.0.0.1:0", "--root"])
-            .arg(root)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start c10k-models");
-        let rx = output_lines(&mut child);
+        let mut command = Command::new(models_bin());
+        command.args(["--model", model, "--listen", "127.0.0.1:0", "--root"]).arg(root).args(extra);
+        // `c10k-models[PID] MODEL: listening on http://ADDR`.
+        let address_in = |line: &str| line.split_once("listening on http://").map(|(_, addr)| addr.trim().into());
+        Self::spawn_until_listening(command, address_in).0
+    }
+
+    /// Start `command` with its stdout and stderr read into `lines`, and wait (20 s at most,
+    /// the deadline returned) for the line in which `address_in` finds the address.
+    fn spawn_until_listening(mut command: Command, address_in: fn(&str) -> Option<String>) -> (Server, Instant) {
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start the server");
+        let lines = output_lines(&mut child);
         let mut banner = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
         let addr = loop {
-            let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(line) = lines.recv_timeout(left) else {
                 let _ = child.kill();
-                panic!("c10k-models --model {model} did not print its address; printed: {banner:?}")
+                panic!("{command:?} did not print its address; printed so far: {banner:?}")
             };
             banner.push(line.clone());
-            if let Some((_, rest)) = line.split_once("listening on http://") {
-                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            if let Some(addr) = address_in(&line) {
+                break addr.parse().unwrap();
             }
         };
-        Server { child, addr, banner, lines: rx }
+        (Server { child, addr, banner, lines }, deadline)
     }
 
     /// The first line printed from now on whose log text satisfies `want`; panics after
