@@ -229,7 +229,7 @@ impl UringDriver {
         }
         // SAFETY: the accept completion hands over a new descriptor that nothing else owns.
         let stream = unsafe { TcpStream::from_raw_fd(result) };
-        if stream.set_nodelay(true).is_ok() {
+        if sys::prepare_accepted(&stream).is_ok() {
             self.overflow.push_back(stream);
         }
     }
