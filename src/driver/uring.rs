@@ -169,7 +169,7 @@ impl UringDriver {
             // cancellation lands here; a buffer must still go back.
             _ => {
                 if let Some(bid) = cqueue::buffer_select(flags) {
-                    self.uring.bufs.push(bid);
+                    self.uring.bufs.release(bid, result.max(0) as usize, cqueue::buffer_more(flags));
                 }
                 return;
             }
@@ -188,12 +188,16 @@ impl UringDriver {
                         let bid = cqueue::buffer_select(flags).expect("a receive into a provided buffer names it");
                         let Uring { ring, bufs } = &mut self.uring;
                         drive(ring, core, token, Event::Received(bufs.get(bid, n as usize)));
-                        bufs.push(bid);
+                        bufs.release(bid, n as usize, cqueue::buffer_more(flags));
                         return;
                     }
                     0 => Event::PeerClosed,
-                    // Every provided buffer was in use: they are back by the next turn.
-                    e if e == -libc::ENOBUFS => return core.wake_later(token),
+                    // Every provided buffer was in use: they are back by the next turn, and
+                    // the ring gets more (within its size) for the next burst.
+                    e if e == -libc::ENOBUFS => {
+                        self.uring.bufs.grow();
+                        return core.wake_later(token);
+                    }
                     e if e == -libc::ECANCELED => Event::Resume,
                     _ => Event::Failed,
                 }
