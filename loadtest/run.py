@@ -4,7 +4,16 @@
 For each target a fresh server starts on a free loopback port; wrk (or c10k-load for the
 held-connection scenario) drives it; the server's CPU (utime+stime of every worker, from
 /proc, before and after) and RSS are read around each scenario. Prints a markdown table,
-writes loadtest/results/latest.json and latest.csv. DURATION=S shortens every scenario;
+writes loadtest/results/latest.json and latest.csv.
+
+Every scenario also runs against c10k-ceiling (loadtest/src/bin/ceiling.rs), the least-work
+responder: an edge-triggered epoll loop per core that counts request terminators and writes
+a precomputed response of the scenario's file, no parsing, no files. Each row's CPU per
+request divided by the ceiling's in the same scenario (and round) is the figure of merit
+(`ratio to ceiling`, printed in a second table and kept as `cpu_ratio_to_ceiling`); the
+reload and access-log scenarios are divided by the ceiling's `index c100`. --compare adds
+nginx and lighttpd, configured to the same shape, and a third table of each server's
+requests/s over the best peer's. DURATION=S shortens every scenario;
 ONLY=regex keeps the scenarios whose name matches (when none does, it names them and exits 2,
 writing nothing); SHARDS=N (default: CPUs); ROUNDS=N runs
 each scenario N times, the servers alternating, and reports medians; BASELINE=path/to/an
@@ -27,6 +36,8 @@ RESULTS = os.path.join(ROOT, "loadtest", "results")
 SITE = os.path.join(RESULTS, "site")
 SERVER = os.path.join(ROOT, "target", "release", "c10k-server")
 LOAD = os.path.join(ROOT, "target", "release", "c10k-load")
+CEILING = os.path.join(ROOT, "target", "release", "c10k-ceiling")
+PEERS = ("nginx", "lighttpd")
 DURATION = int(os.environ.get("DURATION", "10"))
 ROUNDS = int(os.environ.get("ROUNDS", "1"))
 BASELINE = os.environ.get("BASELINE")
@@ -46,11 +57,18 @@ SCENARIOS = [
     ("index c1000", "wrk", "/index.html", 1000, 0, 1),
     ("index c10000", "wrk", "/index.html", 10000, 0, 1),
     ("100KiB c100", "wrk", "/100k.bin", 100, 0, 1),
+    ("1MiB c10", "wrk", "/1m.bin", 10, 0, 1),
     ("1MiB c100", "wrk", "/1m.bin", 100, 0, 1),
     ("index pipelined x16", "wrk", "/index.html", 100, 0, 16),
     ("idle 10000 + active 100", "c10k-load", "/index.html", 100, 10000, 1),
     (RELOAD, "c10k-load", "/index.html", 100, 0, 1),
 ]
+
+# wrk threads where not min(conns, 2): one client thread is what a single fast downloader
+# looks like, and it shows a server that leaves its clients waiting.
+WRK_THREADS = {"1MiB c10": 1}
+# The ceiling's scenario each of these is divided by (the ceiling neither reloads nor logs).
+REFERENCE = {RELOAD: "index c100", ACCESS_LOG: "index c100"}
 
 # The server's lines, in both formats: `shard 0: pid 4242, core 0, backend epoll` and
 # `listening on http://...` (older builds); `<time> c10k-server[4242] shard 0: serving: core 0,
@@ -90,12 +108,24 @@ class Target:
     """A server under test: its worker pids, started fresh for each backend. `label` names
     it in the results (`epoll`, `uring@baseline`, `nginx`)."""
 
-    def __init__(self, label, extra=()):
+    def __init__(self, label, extra=(), path="/index.html"):
         kind, _, build = label.partition("@")
         self.kind, self.label, self.port = kind, label, free_port()
         self.reloads_logged = False
         if kind == "nginx":
             self.start_nginx()
+        elif kind == "lighttpd":
+            self.start_lighttpd()
+        elif kind == "ceiling":
+            self.proc = subprocess.Popen(
+                [CEILING, "--listen", f"127.0.0.1:{self.port}", "--file", os.path.join(SITE, path.lstrip("/")),
+                 "--threads", str(SHARDS)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            line = self.proc.stdout.readline()
+            if "listening on" not in line:
+                sys.exit(f"loadtest: c10k-ceiling did not start: {line}")
+            self.pids = [self.proc.pid]
+            self.log = [line]
+            threading.Thread(target=self.read_log, daemon=True).start()
         else:
             binary = BASELINE if build == "baseline" else SERVER
             self.proc = subprocess.Popen(
@@ -150,6 +180,30 @@ http {{
         time.sleep(0.5)
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
         self.pids = [int(p) for p in out.split()]
+
+    def start_lighttpd(self):
+        conf_dir = os.path.join(RESULTS, "lighttpd")
+        os.makedirs(conf_dir, exist_ok=True)
+        conf = os.path.join(conf_dir, "lighttpd.conf")
+        with open(conf, "w") as f:
+            f.write(f"""server.document-root = "{SITE}"
+server.bind = "127.0.0.1"
+server.port = {self.port}
+server.max-worker = {SHARDS}
+server.max-fds = 20000
+server.max-connections = 9900
+server.network-backend = "sendfile"
+server.max-keep-alive-requests = 1000000
+server.max-keep-alive-idle = 75
+server.errorlog = "{conf_dir}/error.log"
+mimetype.assign = (".html" => "text/html", ".css" => "text/css", ".bin" => "application/octet-stream")
+""")
+        # Its own session: lighttpd's master signals its whole process group when it stops.
+        self.proc = subprocess.Popen(["lighttpd", "-D", "-f", conf], stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        time.sleep(0.5)
+        # With server.max-worker the master forks the workers that serve.
+        self.pids = sorted(children(self.proc.pid)) or [self.proc.pid]
 
     def cpu_seconds(self):
         total = 0
@@ -243,8 +297,8 @@ def to_us(text):
     return round(float(m.group(1)) * {"us": 1, "ms": 1e3, "s": 1e6}[m.group(2)]) if m else None
 
 
-def run_wrk(port, path, conns, pipeline):
-    threads = min(conns, 2)
+def run_wrk(port, path, conns, pipeline, threads=None):
+    threads = threads or min(conns, 2)
     cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{DURATION}s", "--latency", "--timeout", "10s"]
     if pipeline > 1:
         cmd += ["-s", os.path.join(ROOT, "loadtest", "pipeline.lua")]
@@ -355,7 +409,7 @@ def measure(target, scenario):
         }
     cpu0 = target.cpu_seconds()
     if tool == "wrk":
-        requests, p50, p99, errors = run_wrk(target.port, path, conns, pipeline)
+        requests, p50, p99, errors = run_wrk(target.port, path, conns, pipeline, WRK_THREADS.get(name))
         rss_per_idle = None
     else:
         requests, p50, p99, errors, rss_per_idle = run_load(target, path, conns, idle)
@@ -370,7 +424,8 @@ def measure(target, scenario):
 
 
 # What to do about a missing tool, after the apt-get package.
-WHERE = {"wrk": "or build it from https://github.com/wg/wrk", "nginx": "or see https://nginx.org/en/linux_packages.html"}
+WHERE = {"wrk": "or build it from https://github.com/wg/wrk", "nginx": "or see https://nginx.org/en/linux_packages.html",
+         "lighttpd": "or see https://www.lighttpd.net/download/"}
 
 
 def ensure(tool, package, why=""):
@@ -407,18 +462,22 @@ def main():
     compare = "--compare" in sys.argv
     # ONLY=regex keeps the scenarios whose name matches (e.g. ONLY='index c100$').
     scenarios = select(os.environ.get("ONLY", ""))
-    for binary in (SERVER, LOAD):
+    for binary in (SERVER, LOAD, CEILING):
         if not os.access(binary, os.X_OK):
             print(f"loadtest: {os.path.relpath(binary, ROOT)} is missing: cargo build --release --workspace",
                   file=sys.stderr)
             sys.exit(2)
     if any(s[1] == "wrk" for s in scenarios):
         ensure("wrk", "wrk")
-    kinds = ["epoll", "uring"] + (["nginx"] if compare and ensure("nginx", "nginx-light", " for --compare") else [])
+    kinds = ["ceiling", "epoll", "uring"]
+    if compare:
+        ensure("nginx", "nginx-light", " for --compare")
+        ensure("lighttpd", "lighttpd", " for --compare")
+        kinds += list(PEERS)
     if BASELINE:
         if not os.access(BASELINE, os.X_OK):
             sys.exit(f"loadtest: BASELINE={BASELINE} is not an executable c10k-server")
-        kinds = [k for kind in kinds for k in ([kind + "@baseline", kind] if kind != "nginx" else [kind])]
+        kinds = [k for kind in kinds for k in ([kind + "@baseline", kind] if kind in ("epoll", "uring") else [kind])]
     os.makedirs(RESULTS, exist_ok=True)
     make_site()
     rows = []
@@ -427,7 +486,7 @@ def main():
         # Servers alternate within each round, so drift on a shared machine hits them alike.
         for _ in range(ROUNDS):
             for kind in kinds:
-                if scenario[0] in (RELOAD, ACCESS_LOG) and kind == "nginx":
+                if scenario[0] in (RELOAD, ACCESS_LOG) and kind in ("ceiling", *PEERS):
                     continue
                 if scenario[0] == ACCESS_LOG and kind.endswith("@baseline"):
                     continue  # an older build may not have --access-log
@@ -437,7 +496,7 @@ def main():
                     if os.path.exists(log):
                         os.remove(log)
                     extra = ("--access-log", log)
-                target = Target(kind, extra)
+                target = Target(kind, extra, scenario[2])
                 try:
                     if scenario[0] == RELOAD and not target.reloads_logged:
                         print(f"loadtest: {kind}: no {scenario[0]}, this build does not reload on SIGHUP",
@@ -452,6 +511,7 @@ def main():
             row = median_row(runs[kind])
             rows.append(row)
             print(f"loadtest: {kind:14} {scenario[0]:24} {row['rps']:>12} req/s", file=sys.stderr)
+    add_ratios(rows)
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
         json.dump(rows, f, indent=2)
     keys = list(dict.fromkeys(k for r in rows for k in r))
@@ -461,6 +521,9 @@ def main():
             f.write(",".join("" if r.get(k) is None else str(r[k]) for k in keys) + "\n")
     print_header()
     print_table(rows)
+    print_ceiling_ratios(rows)
+    if compare:
+        print_peer_ratios(rows)
     if BASELINE:
         print_ratios(rows)
     if FAILURES:
@@ -478,6 +541,66 @@ def median_row(runs):
         row[key] = statistics.median(values) if values else None
     row["rounds"] = len(runs)
     return row
+
+
+def add_ratios(rows):
+    """Each row's CPU per request over the ceiling's in the same scenario (see REFERENCE)."""
+    ceiling = {r["scenario"]: r["server_cpu_us_per_req"] for r in rows if r["backend"] == "ceiling"}
+    for r in rows:
+        ref = ceiling.get(REFERENCE.get(r["scenario"], r["scenario"]))
+        cpu = r["server_cpu_us_per_req"]
+        r["cpu_ratio_to_ceiling"] = round(cpu / ref, 3) if cpu and ref else None
+
+
+def servers_in(rows):
+    return list(dict.fromkeys(r["backend"] for r in rows if r["backend"] != "ceiling"))
+
+
+def print_ceiling_ratios(rows):
+    """CPU per request of every server over the least-work responder's, per scenario."""
+    servers = servers_in(rows)
+    by = {(r["backend"], r["scenario"]): r for r in rows}
+    print()
+    print("CPU per request over c10k-ceiling's (the least-work responder; lower is better, 1.0 is the floor):")
+    print()
+    print("| scenario | ceiling CPU µs/req | " + " | ".join(servers) + " |")
+    print("|---|---|" + "---|" * len(servers))
+    for scenario in dict.fromkeys(r["scenario"] for r in rows):
+        ref = by.get(("ceiling", REFERENCE.get(scenario, scenario)), {}).get("server_cpu_us_per_req")
+        cells = [f"{by[(s, scenario)]['cpu_ratio_to_ceiling']:.2f}"
+                 if (s, scenario) in by and by[(s, scenario)].get("cpu_ratio_to_ceiling") else "–" for s in servers]
+        print(f"| {scenario} | {'–' if ref is None else figures(ref)} | " + " | ".join(cells) + " |")
+
+
+def print_peer_ratios(rows):
+    """Requests/s and CPU per request of c10k-server's backends over the best peer's (the
+    peer with the most requests/s in that scenario)."""
+    by = {(r["backend"], r["scenario"]): r for r in rows}
+    ours = [s for s in servers_in(rows) if s not in PEERS]
+    print()
+    print("Against the best peer of each scenario (most requests/s): requests/s ratio (higher is better), "
+          "CPU per request ratio (lower is better):")
+    print()
+    print("| scenario | best peer | " + " | ".join(f"{s} req/s | {s} CPU" for s in ours) + " |")
+    print("|---|---|" + "---|---|" * len(ours))
+    for scenario in dict.fromkeys(r["scenario"] for r in rows):
+        peers = [by[(p, scenario)] for p in PEERS if (p, scenario) in by and by[(p, scenario)]["rps"]]
+        if not peers:
+            continue
+        best = max(peers, key=lambda r: r["rps"])
+        cells = []
+        for s in ours:
+            r = by.get((s, scenario))
+            rps = f"{r['rps'] / best['rps']:.2f}" if r and r["rps"] else "–"
+            cpu = (f"{r['server_cpu_us_per_req'] / best['server_cpu_us_per_req']:.2f}"
+                   if r and r["server_cpu_us_per_req"] and best["server_cpu_us_per_req"] else "–")
+            cells += [rps, cpu]
+        print(f"| {scenario} | {best['backend']} {count_k(best['rps'])}/s, {figures(best['server_cpu_us_per_req'])} µs "
+              "| " + " | ".join(cells) + " |")
+
+
+def count_k(v):
+    return f"{v / 1000:,.1f}k" if v >= 10000 else f"{v:,.0f}"
 
 
 def print_ratios(rows):

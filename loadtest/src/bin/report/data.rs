@@ -62,12 +62,13 @@ pub(crate) fn parse(text: &str) -> std::result::Result<Vec<Row>, String> {
 }
 
 /// The colour of each server, fixed so that a server looks the same in every report.
-pub(crate) const STYLES: [(&str, RGBColor); 5] = [
+pub(crate) const STYLES: [(&str, RGBColor); 6] = [
     ("epoll", RGBColor(31, 119, 180)),    // blue
     ("uring", RGBColor(214, 39, 40)),     // red
     ("nginx", RGBColor(44, 160, 44)),     // green
     ("h2o", RGBColor(148, 103, 189)),     // purple
     ("lighttpd", RGBColor(255, 127, 14)), // orange
+    ("ceiling", RGBColor(0, 0, 0)),       // black: c10k-ceiling, the least-work responder
 ];
 /// Any other server: picked by a hash of its name, so it too is the same in every run.
 pub(crate) const OTHERS: [RGBColor; 4] =
