@@ -18,9 +18,18 @@ pub struct Args {
     /// Active keep-alive connections, each keeping --pipeline requests in flight
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub conns: usize,
-    /// Extra connections that send one request, read the answer, then stay open and silent
+    /// Extra connections that send one request, read the answer, then stay open and silent;
+    /// they are all opened first, and the active connections start once they are
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub idle: usize,
+    /// How long the idle connections may take to open before the load starts without the
+    /// rest (the run then fails): seconds, or with a unit
+    #[arg(long = "idle-timeout", value_name = "S", default_value = "60")]
+    pub idle_timeout: String,
+    /// Start the active connections at once, while the idle ones still open (the measured
+    /// window then includes the ramp)
+    #[arg(long = "load-during-ramp")]
+    pub load_during_ramp: bool,
     /// Requests in flight per active connection
     #[arg(long, value_name = "D", default_value_t = 1)]
     pub pipeline: usize,
@@ -28,7 +37,8 @@ pub struct Args {
     /// closed loop
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
-    /// How long to run: seconds, or with a unit (500ms, 10s, 2m)
+    /// How long to run the load, once the idle connections are open: seconds, or with a
+    /// unit (500ms, 10s, 2m)
     #[arg(long, value_name = "S", default_value = "10")]
     pub duration: String,
     /// Threads per process, each its own epoll loop and share of the connections
@@ -66,6 +76,8 @@ pub struct Config {
     pub pipeline: usize,
     pub rate: Option<f64>,
     pub duration: Duration,
+    pub idle_timeout: Duration,
+    pub load_during_ramp: bool,
     pub threads: usize,
     pub procs: usize,
     pub sources: Vec<IpAddr>,
@@ -195,6 +207,7 @@ impl Config {
         let addr = *addr.ok_or_else(|| format!("--url {}: no address of the --source-ips family", args.urls[0]))?;
         let duration = parse_duration("--duration", &args.duration)?;
         let timeout = parse_duration("--timeout", &args.timeout)?;
+        let idle_timeout = parse_duration("--idle-timeout", &args.idle_timeout)?;
         if args.conns + args.idle == 0 {
             return Err("--conns and --idle are both 0: nothing to do".into());
         }
@@ -228,6 +241,8 @@ impl Config {
             pipeline: args.pipeline,
             rate: args.rate,
             duration,
+            idle_timeout,
+            load_during_ramp: args.load_during_ramp,
             threads: args.threads,
             procs: args.procs,
             sources,

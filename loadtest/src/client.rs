@@ -1,14 +1,21 @@
 //! One thread's epoll loop over its share of the connections: edge-triggered sockets, a
-//! connect queue (at most [`MAX_CONNECTING`] in progress), a sweep every 50 ms for timeouts
-//! and retries, and in open loop a heap of due sends woken by a timerfd (so sends leave at
-//! their intended time to the microsecond, not to epoll's millisecond).
+//! connect queue (at most [`MAX_CONNECTING`] connects whose first answer has not arrived),
+//! a sweep every 50 ms for timeouts and retries, and in open loop a heap of due sends woken
+//! by a timerfd (so sends leave at their intended time to the microsecond, not to epoll's
+//! millisecond).
+//!
+//! Two phases: the ramp, when only the idle connections are queued, and once the [`Gate`]
+//! opens (every thread and process holding its idle share, or the ramp's timeout) the load,
+//! when the active ones join for `--duration`. Only the load is measured.
 
 use std::cmp::Reverse;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
@@ -19,8 +26,10 @@ use crate::stats::{Progress, Stats};
 const SWEEP: Duration = Duration::from_millis(50);
 /// Time one pass of the loop may spend starting connects.
 const CONNECT_BUDGET: Duration = Duration::from_millis(5);
-/// The epoll data of the timerfd (sockets carry slot << 32 | generation).
+/// The epoll data of the timerfd and of the gate's eventfd (sockets carry slot << 32 |
+/// generation).
 const TIMER: u64 = u64::MAX;
+const GATE: u64 = u64::MAX - 1;
 
 /// One thread's share of the run.
 #[derive(Debug, Clone, Copy)]
@@ -32,11 +41,42 @@ pub struct Plan {
     pub first_slot: usize,
 }
 
+/// The start of the load, for every thread of a process at once: opened once (by whoever
+/// decides the ramp is over), it wakes every thread's loop through one eventfd that each
+/// has in its epoll set edge-triggered (so each sees the write once and none spins on it).
+pub struct Gate {
+    at: OnceLock<Instant>,
+    wake: EventFd,
+}
+
+impl Gate {
+    pub fn new() -> Result<Gate, String> {
+        let wake = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)
+            .map_err(|e| format!("eventfd: {}", e.desc()))?;
+        Ok(Gate { at: OnceLock::new(), wake })
+    }
+
+    /// Begin the load now (once; later calls change nothing).
+    pub fn open(&self) {
+        if self.at.set(Instant::now()).is_ok() {
+            let _ = self.wake.write(1);
+        }
+    }
+
+    /// When the load began.
+    pub fn opened(&self) -> Option<Instant> {
+        self.at.get().copied()
+    }
+}
+
+/// Run `plan` from `start` (the run's start, which the ramp's times count from): the idle
+/// connections at once, the active ones from the moment `gate` opens until `--duration`
+/// later (or `stop`).
 pub fn run(
     cfg: &Config,
     plan: Plan,
     start: Instant,
-    end: Instant,
+    gate: &Gate,
     stop: &AtomicBool,
     progress: &Progress,
 ) -> Result<Stats, String> {
@@ -45,6 +85,8 @@ pub fn run(
     let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC)
         .map_err(|e| sys("timerfd_create", e))?;
     epoll.add(&timer, EpollEvent::new(EpollFlags::EPOLLIN, TIMER)).map_err(|e| sys("epoll_ctl", e))?;
+    let gate_ev = EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, GATE);
+    epoll.add(&gate.wake, gate_ev).map_err(|e| sys("epoll_ctl", e))?;
     // Open loop: each connection sends every conns/rate seconds, the connections staggered
     // so the thread's requests are evenly spaced.
     let interval = plan.rate.map(|r| Duration::from_secs_f64(plan.conns as f64 / r));
@@ -54,13 +96,10 @@ pub fn run(
     }
     let mut ctx = Ctx::new(cfg, epoll, interval, plan.first_slot);
     let n_paths = cfg.requests.len();
-    let mut conns: Vec<Conn> = (0..plan.conns + plan.idle)
-        .map(|i| {
-            let first_at = start + plan.rate.map_or(Duration::ZERO, |r| Duration::from_secs_f64(i as f64 / r));
-            Conn::new(i >= plan.conns, (plan.first_slot + i) % n_paths, first_at)
-        })
-        .collect();
-    ctx.queue.extend(0..conns.len());
+    let mut conns: Vec<Conn> =
+        (0..plan.conns + plan.idle).map(|i| Conn::new(i >= plan.conns, (plan.first_slot + i) % n_paths)).collect();
+    // The ramp: only the idle connections are queued; the active ones wait for the gate.
+    ctx.queue.extend(plan.conns..conns.len());
     let mut events = vec![EpollEvent::empty(); 1024];
     let mut next_sweep = start;
     let mut armed: Option<Instant> = None;
@@ -68,10 +107,27 @@ pub fn run(
     if let Some(s) = idle_ready {
         let _ = progress.idle_ready_s.set(s);
     }
+    // The measured phase, once the gate opened: (its start, its end).
+    let mut load: Option<(Instant, Instant)> = None;
+    let mut idle_at_start = 0;
     loop {
         ctx.now = Instant::now();
-        if ctx.now >= end || stop.load(Relaxed) {
+        if stop.load(Relaxed) || load.is_some_and(|(_, end)| ctx.now >= end) {
             break;
+        }
+        if load.is_none()
+            && let Some(at) = gate.opened()
+        {
+            load = Some((at, at + cfg.duration));
+            idle_at_start = ctx.idle_held;
+            // Ahead of any idle connection still waiting (the ramp timed out), so the load
+            // starts with all its connections.
+            for i in (0..plan.conns).rev() {
+                if let Some(r) = plan.rate {
+                    conns[i].start_at(at + Duration::from_secs_f64(i as f64 / r));
+                }
+                ctx.queue.push_front(i);
+            }
         }
         if ctx.now >= next_sweep {
             sweep(&mut ctx, &mut conns);
@@ -81,7 +137,7 @@ pub fn run(
         // kernel searches for a free one), up to milliseconds: bound the time one pass
         // spends on it, so open connections are still served while a large population ramps.
         let budget = ctx.now + CONNECT_BUDGET;
-        while ctx.connecting < MAX_CONNECTING
+        while ctx.in_progress() < MAX_CONNECTING
             && let Some(slot) = ctx.queue.pop_front()
         {
             ctx.start_connect(&mut conns[slot], slot);
@@ -104,7 +160,7 @@ pub fn run(
             timer.set(Expiration::OneShot(wait), TimerSetTimeFlags::empty()).map_err(|e| sys("timerfd_settime", e))?;
             armed = Some(t);
         }
-        let wake = next_sweep.min(end);
+        let wake = load.map_or(next_sweep, |(_, end)| next_sweep.min(end));
         let ms = wake.saturating_duration_since(ctx.now).as_micros().div_ceil(1000).min(1000) as u16;
         let n = match ctx.epoll.wait(&mut events, EpollTimeout::from(ms)) {
             Ok(n) => n,
@@ -118,13 +174,17 @@ pub fn run(
                 armed = None;
                 continue;
             }
+            if ev.data() == GATE {
+                // Seen at the top of the next pass; the eventfd stays written for the others.
+                continue;
+            }
             let slot = (ev.data() >> 32) as usize;
             let c = &mut conns[slot];
             if c.generation == ev.data() as u32 && matches!(c.state, State::Connecting(_) | State::Open) {
                 ctx.on_event(c, slot, ev.events());
             }
         }
-        if idle_ready.is_none() && ctx.idle_open == plan.idle as u64 {
+        if idle_ready.is_none() && ctx.idle_held == plan.idle as u64 {
             let s = start.elapsed().as_secs_f64();
             idle_ready = Some(s);
             let _ = progress.idle_ready_s.set(s);
@@ -133,7 +193,9 @@ pub fn run(
         progress.set(st.requests, st.errors_total(), ctx.open, ctx.idle_open);
     }
     let mut stats = ctx.stats;
-    stats.duration_s = start.elapsed().as_secs_f64();
+    stats.duration_s = load.map_or(0.0, |(at, _)| Instant::now().saturating_duration_since(at).as_secs_f64());
+    stats.idle_phase_s = load.map(|(at, _)| at.saturating_duration_since(start).as_secs_f64());
+    stats.idle_at_start = idle_at_start;
     stats.connections = plan.conns as u64;
     stats.idle = plan.idle as u64;
     stats.idle_ready_s = idle_ready;

@@ -4,6 +4,8 @@
 //!
 //! An idle connection sends one request, reads the answer and then stays silent; it is not
 //! replaced once it was established (so `idle_open` says how many the server still holds).
+//! It is *held* once its answer arrived: the server has accepted it and done all it will
+//! do for it.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -19,7 +21,13 @@ use crate::net;
 use crate::parse::{Reader, Response};
 use crate::stats::{ErrorKind, Stats};
 
-/// Connects in progress per thread at most (the server's accept backlog is finite).
+/// Connections per thread at most that were started and have not had their first answer
+/// (connecting, or idle and waiting for its answer). On loopback a connect completes within
+/// the connect() call, before the server has accepted it, so counting only connects in
+/// progress would not bound what waits in the server's accept queue; counting until the
+/// answer does (a listener whose queue is full drops the SYN, and the client resends it
+/// only after a second). 512 per thread stays under one listener's default backlog
+/// (net.core.somaxconn 4096) even at 8 threads or processes on one shard.
 pub const MAX_CONNECTING: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,10 +62,12 @@ pub struct Conn {
     next_at: Instant,
     scheduled: bool,
     idle_sent: bool,
+    /// An idle connection's answer arrived (it counts in `Ctx::idle_held` while open).
+    idle_answered: bool,
 }
 
 impl Conn {
-    pub fn new(idle: bool, first_path: usize, first_at: Instant) -> Conn {
+    pub fn new(idle: bool, first_path: usize) -> Conn {
         Conn {
             fd: None,
             generation: 0,
@@ -68,10 +78,16 @@ impl Conn {
             out_pos: 0,
             flights: VecDeque::new(),
             next_path: first_path,
-            next_at: first_at,
+            next_at: Instant::now(),
             scheduled: false,
             idle_sent: false,
+            idle_answered: false,
         }
+    }
+
+    /// Open loop: the first request is due at `at`.
+    pub fn start_at(&mut self, at: Instant) {
+        self.next_at = at;
     }
 
     /// The oldest unanswered request was sent before `t`.
@@ -98,6 +114,8 @@ pub struct Ctx<'a> {
     pub connecting: usize,
     pub open: u64,
     pub idle_open: u64,
+    /// Idle connections open whose answer arrived.
+    pub idle_held: u64,
     /// This thread's first connection's index in the whole run (spreads source addresses).
     pub first_slot: usize,
     pub now: Instant,
@@ -117,9 +135,15 @@ impl<'a> Ctx<'a> {
             connecting: 0,
             open: 0,
             idle_open: 0,
+            idle_held: 0,
             first_slot,
             now: Instant::now(),
         }
+    }
+
+    /// Connections started and not yet answered (what [`MAX_CONNECTING`] bounds).
+    pub fn in_progress(&self) -> usize {
+        self.connecting + (self.idle_open - self.idle_held) as usize
     }
 
     pub fn start_connect(&mut self, c: &mut Conn, slot: usize) {
@@ -240,6 +264,10 @@ impl<'a> Ctx<'a> {
             // belongs to the ramp-up, not to the load.
             if c.idle {
                 self.stats.idle_answered += 1;
+                if !c.idle_answered {
+                    c.idle_answered = true;
+                    self.idle_held += 1;
+                }
             } else {
                 let from = if self.interval.is_none() { f.sent } else { f.intended };
                 self.stats.record_us(self.now.saturating_duration_since(from).as_micros() as u64);
@@ -276,6 +304,7 @@ impl<'a> Ctx<'a> {
         if c.state == State::Open {
             self.open -= 1;
             self.idle_open -= u64::from(c.idle);
+            self.idle_held -= u64::from(c.idle_answered);
         }
         c.fd = None;
         c.generation = c.generation.wrapping_add(1);

@@ -79,10 +79,20 @@ fn finish(cfg: &Config, stats: &Stats) -> ExitCode {
     for hint in report::hints(stats) {
         eprintln!("c10k-load: {hint}");
     }
+    if stats.idle_phase_s.is_some() && !cfg.load_during_ramp && stats.idle_at_start < stats.idle {
+        eprintln!(
+            "c10k-load: the load began with only {} of {} idle connections open and answered, {:.2} s in \
+             (--idle-timeout {} s); see the errors, or give a large population more --idle-timeout",
+            stats.idle_at_start,
+            stats.idle,
+            stats.idle_phase_s.unwrap_or(0.0),
+            cfg.idle_timeout.as_secs_f64()
+        );
+        ok = false;
+    }
     if stats.idle_open < stats.idle {
         eprintln!(
-            "c10k-load: only {} of {} idle connections were open at the end ({} answered); see the errors, or \
-             give a large population more --duration to connect",
+            "c10k-load: only {} of {} idle connections were open at the end ({} answered); see the errors",
             stats.idle_open, stats.idle, stats.idle_answered
         );
         ok = false;

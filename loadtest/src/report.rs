@@ -20,9 +20,12 @@ pub fn summary(cfg: &Config, st: &Stats) -> String {
     let _ = writeln!(s, "c10k-load: {}{more}", urls[0]);
     let _ = writeln!(
         s,
-        "  {} connections + {} idle, pipeline {}, {mode}, {} thread(s) x {} process(es), {:.2} s",
+        "  {} connections + {} idle, pipeline {}, {mode}, {} thread(s) x {} process(es), {:.2} s of load",
         st.connections, st.idle, cfg.pipeline, cfg.threads, cfg.procs, st.duration_s
     );
+    if st.idle > 0 {
+        let _ = writeln!(s, "  ramp      {}", ramp(cfg, st));
+    }
     let _ = writeln!(
         s,
         "  requests  {} ({:.1}/s), {:.1} MB of bodies, {} connects, {} in flight at the end",
@@ -39,13 +42,9 @@ pub fn summary(cfg: &Config, st: &Stats) -> String {
     let mean = if st.hist.is_empty() { 0.0 } else { st.hist.mean() };
     let _ = writeln!(s, "  max {}  (mean {})", fmt_us(st.max_us()), fmt_us(mean as u64));
     if st.idle > 0 {
-        let ready = match st.idle_ready_s {
-            Some(t) => format!("all open after {t:.2} s"),
-            None => "never all open at once".to_string(),
-        };
         let _ = writeln!(
             s,
-            "  idle      {} of {} still open ({ready}; {} answered their request)",
+            "  idle      {} of {} still open at the end ({} answered their request)",
             st.idle_open, st.idle, st.idle_answered
         );
     }
@@ -61,6 +60,28 @@ pub fn summary(cfg: &Config, st: &Stats) -> String {
         let _ = writeln!(s, "  errors    {total}: {}", kinds.join(", "));
     }
     s
+}
+
+/// How the idle population opened before the load: `idle 100000 of 100000 open in 7.30 s
+/// before the load began`, or what went otherwise.
+fn ramp(cfg: &Config, st: &Stats) -> String {
+    let ready = match st.idle_ready_s {
+        Some(t) => format!("all open after {t:.2} s"),
+        None => "never all open".to_string(),
+    };
+    let (held, idle) = (st.idle_at_start, st.idle);
+    match st.idle_phase_s {
+        None => format!("stopped during the ramp, before the load began ({} of {idle} idle open)", st.idle_open),
+        Some(_) if cfg.load_during_ramp => {
+            format!("idle and active connections started together (--load-during-ramp); idle {ready}")
+        }
+        Some(t) if held == idle => format!("idle {held} of {idle} open in {t:.2} s before the load began"),
+        Some(t) => format!(
+            "INCOMPLETE: idle {held} of {idle} open and answered when the load began, {t:.2} s in \
+             (--idle-timeout {} s); {ready}",
+            cfg.idle_timeout.as_secs_f64()
+        ),
+    }
 }
 
 /// `123 us`, `4.56 ms`, `1.23 s`.
@@ -96,6 +117,16 @@ pub fn json(cfg: &Config, st: &Stats) -> String {
         st.idle_ready_s.map_or("null".to_string(), |t| format!("{t:.3}")),
         cfg.pipeline,
         cfg.rate.map_or("null".to_string(), |r| r.to_string())
+    );
+    let _ = write!(
+        s,
+        ",\"idle_phase_s\":{},\"idle_open_at_start\":{},\"idle_complete\":{},\"idle_timeout_s\":{},\
+         \"load_during_ramp\":{}",
+        st.idle_phase_s.map_or("null".to_string(), |t| format!("{t:.3}")),
+        st.idle_at_start,
+        st.idle_phase_s.is_some() && st.idle_at_start >= st.idle,
+        cfg.idle_timeout.as_secs_f64(),
+        cfg.load_during_ramp
     );
     let _ = write!(
         s,
@@ -150,6 +181,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ramp_says_how_the_idle_population_opened() {
+        use clap::Parser;
+        let cfg = |extra: &[&str]| {
+            let args = [&["c10k-load", "--url", "http://127.0.0.1:9/", "--idle", "10"][..], extra].concat();
+            Config::from_args(crate::cli::Args::parse_from(args)).unwrap()
+        };
+        let st = |phase, at_start, ready| Stats {
+            idle: 10,
+            idle_phase_s: phase,
+            idle_at_start: at_start,
+            idle_ready_s: ready,
+            ..Stats::default()
+        };
+        let plain = cfg(&[]);
+        let done = st(Some(7.3), 10, Some(7.29));
+        assert_eq!(ramp(&plain, &done), "idle 10 of 10 open in 7.30 s before the load began");
+        assert!(summary(&plain, &done).contains("  ramp      idle 10 of 10 open in 7.30 s before the load began\n"));
+        assert!(
+            json(&plain, &done).contains("\"idle_phase_s\":7.300,\"idle_open_at_start\":10,\"idle_complete\":true")
+        );
+        let short = cfg(&["--idle-timeout", "2"]);
+        let late = ramp(&short, &st(Some(2.0), 6, None));
+        assert!(late.starts_with("INCOMPLETE: idle 6 of 10 open") && late.contains("(--idle-timeout 2 s)"), "{late}");
+        assert!(late.ends_with("never all open"), "{late}");
+        assert!(ramp(&plain, &st(None, 0, None)).starts_with("stopped during the ramp"));
+        let overlap = ramp(&cfg(&["--load-during-ramp"]), &st(Some(0.0), 0, Some(3.0)));
+        assert!(overlap.contains("--load-during-ramp") && overlap.ends_with("all open after 3.00 s"), "{overlap}");
+        assert!(json(&plain, &st(None, 0, None)).contains("\"idle_phase_s\":null"));
+    }
+
+    #[test]
     fn json_has_every_key_and_escapes() {
         use clap::Parser;
         let args = crate::cli::Args::parse_from(["c10k-load", "--url", "http://127.0.0.1:9/a\"b", "--idle", "3"]);
@@ -163,7 +225,11 @@ mod tests {
         for key in ["connections", "idle", "idle_open", "pipeline", "rate", "timeout", "unsupported"] {
             assert!(j.contains(&format!("\"{key}\":")), "{key} in {j}");
         }
+        for key in ["idle_phase_s", "idle_open_at_start", "idle_complete", "idle_timeout_s", "load_during_ramp"] {
+            assert!(j.contains(&format!("\"{key}\":")), "{key} in {j}");
+        }
         assert!(j.contains("\"rate\":null") && j.contains("\"rps\":5.0") && j.contains(r#""http://127.0.0.1:9/a\"b""#));
+        assert!(j.contains("\"idle_complete\":false"), "{j}");
         assert_eq!(fmt_us(999), "999 us");
         assert_eq!(fmt_us(1500), "1.50 ms");
     }

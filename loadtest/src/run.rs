@@ -1,18 +1,22 @@
-//! One process's run: its threads, each with a share of the connections and rate, and the
-//! once-a-second progress line while they work.
+//! One process's run: its threads, each with a share of the connections and rate, the
+//! ramp (the idle connections open first; the load begins once all are, or at
+//! `--idle-timeout`), and the once-a-second progress line while they work.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use crate::cli::{Config, share};
-use crate::client::{self, Plan};
+use crate::client::{self, Gate, Plan};
 use crate::stats::{Progress, Stats};
 
+/// How often the progress loop looks whether the ramp is over, while it runs.
+const RAMP_POLL: Duration = Duration::from_millis(5);
+
 /// Run this process's share on `cfg.threads` threads and merge their results.
-pub fn run_local(cfg: &Config, stop: &AtomicBool) -> Result<Stats, String> {
+pub fn run_local(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<Stats, String> {
     let total = cfg.conns + cfg.idle;
     let threads = cfg.threads.min(total).max(1);
     // A worker's connections follow those of the workers before it (for source rotation).
@@ -28,18 +32,30 @@ pub fn run_local(cfg: &Config, stop: &AtomicBool) -> Result<Stats, String> {
         })
         .collect();
     let progress: Vec<Arc<Progress>> = plans.iter().map(|_| Arc::default()).collect();
+    let gate = Arc::new(Gate::new()?);
     let start = Instant::now();
-    let end = start + cfg.duration;
+    if cfg.worker.is_some() {
+        follow_parent(gate.clone(), stop.clone());
+    } else if cfg.load_during_ramp {
+        gate.open();
+    }
     let (tx, rx) = channel();
     let results = std::thread::scope(|s| {
         for (plan, p) in plans.iter().zip(&progress) {
             let tx = tx.clone();
+            let gate = &gate;
             s.spawn(move || {
-                let _ = tx.send(client::run(cfg, *plan, start, end, stop, p));
+                let _ = tx.send(client::run(cfg, *plan, start, gate, stop, p));
             });
         }
         drop(tx);
-        progress_loop(&rx, plans.len(), &progress, start, cfg.worker.is_some(), cfg.idle, &mut || {})
+        let mut begin = || gate.open();
+        let ramp = if cfg.worker.is_none() && !cfg.load_during_ramp {
+            Ramp::Decide { deadline: start + cfg.idle_timeout, begin: &mut begin }
+        } else {
+            Ramp::Leave
+        };
+        progress_loop(&rx, plans.len(), &progress, start, cfg.worker.is_some(), cfg.idle, ramp, &mut || {})
     });
     let mut stats = Stats::default();
     for r in results {
@@ -48,12 +64,34 @@ pub fn run_local(cfg: &Config, stop: &AtomicBool) -> Result<Stats, String> {
     Ok(stats)
 }
 
+/// A worker begins its load when its parent writes `go` on its stdin; a parent that goes
+/// away before (stdin at its end) stops it, rather than leaving it holding connections.
+fn follow_parent(gate: Arc<Gate>, stop: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(n) if n > 0 && line.trim() == "go" => gate.open(),
+            _ => stop.store(true, Relaxed),
+        }
+    });
+}
+
+/// Who ends the ramp.
+pub enum Ramp<'a> {
+    /// This loop does: it calls `begin` once every idle share is held, or at `deadline`
+    /// (`--idle-timeout` after the run's start) without them, saying so on stderr.
+    Decide { deadline: Instant, begin: &'a mut dyn FnMut() },
+    /// Someone else does (a worker's parent), or it is already over (`--load-during-ramp`).
+    Leave,
+}
+
 /// Collect `expected` results from `rx`, printing a progress line every second: on stderr,
-/// or for a worker as a `progress` line on stdout for its parent. `poll` runs every 100 ms.
-/// Within 100 ms of the moment all `idle` connections are open (each thread or worker of
-/// `progress` holding its share), one line says so: `c10k-load: idle ready N in S s` on
-/// stderr (what `make loadtest` waits for to sample the server's memory), or for a worker
-/// `idle_ready S` on stdout.
+/// or for a worker as a `progress` line on stdout for its parent. `poll` runs every 100 ms
+/// (every 5 ms during the ramp). Within 5 ms of the moment all `idle` connections are held
+/// (each thread or worker of `progress` holding its share), one line says so: `c10k-load:
+/// idle ready N in S s` on stderr (what `make loadtest` waits for to sample the server's
+/// memory), or for a worker `idle_ready S` on stdout; and `ramp` begins the load then.
+#[allow(clippy::too_many_arguments)]
 pub fn progress_loop<T>(
     rx: &Receiver<T>,
     expected: usize,
@@ -61,6 +99,7 @@ pub fn progress_loop<T>(
     start: Instant,
     worker: bool,
     idle: usize,
+    mut ramp: Ramp,
     poll: &mut dyn FnMut(),
 ) -> Vec<T> {
     let mut out = Vec::with_capacity(expected);
@@ -70,14 +109,18 @@ pub fn progress_loop<T>(
     let mut idle_told = idle == 0 && !worker;
     while out.len() < expected {
         let next = start + Duration::from_secs(tick);
-        let wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
+        let mut wait = next.saturating_duration_since(Instant::now()).min(Duration::from_millis(100));
+        if !idle_told || matches!(ramp, Ramp::Decide { .. }) {
+            wait = wait.min(RAMP_POLL);
+        }
         match rx.recv_timeout(wait) {
             Ok(v) => out.push(v),
             Err(RecvTimeoutError::Disconnected) => break,
             Err(RecvTimeoutError::Timeout) => {}
         }
         poll();
-        if !idle_told && let Some(secs) = Progress::idle_ready_s(progress) {
+        let ready = Progress::idle_ready_s(progress);
+        if !idle_told && let Some(secs) = ready {
             idle_told = true;
             if worker {
                 let mut out = std::io::stdout().lock();
@@ -85,6 +128,18 @@ pub fn progress_loop<T>(
             } else {
                 eprintln!("c10k-load: idle ready {idle} in {secs:.3} s");
             }
+        }
+        if let Ramp::Decide { deadline, begin } = &mut ramp
+            && (ready.is_some() || Instant::now() >= *deadline)
+        {
+            if ready.is_none() {
+                eprintln!(
+                    "c10k-load: the {idle} idle connections were not all open and answered by the --idle-timeout; \
+                     starting the load without the rest (the run will fail)"
+                );
+            }
+            begin();
+            ramp = Ramp::Leave;
         }
         let now = Instant::now();
         if now < next {

@@ -86,11 +86,18 @@ pub struct Stats {
     pub idle: u64,
     /// Idle connections still open when the run ended.
     pub idle_open: u64,
-    /// Seconds from the start until every idle connection was open (`None`: never).
+    /// Seconds from the start until every idle connection was open and answered (`None`:
+    /// never).
     pub idle_ready_s: Option<f64>,
+    /// Seconds from the start until the load began: the idle ramp (`None`: it never began,
+    /// the run was stopped during the ramp).
+    pub idle_phase_s: Option<f64>,
+    /// Idle connections open and answered when the load began.
+    pub idle_at_start: u64,
     /// Requests sent and not answered when the run ended (not errors).
     pub inflight: u64,
-    /// Seconds from the start until the last thread stopped.
+    /// Seconds of the measured phase, from the load's beginning until the last thread
+    /// stopped (0 when it never began).
     pub duration_s: f64,
     /// Connects failed with EADDRNOTAVAIL (no local port) / EMFILE or ENFILE (no fd).
     pub no_ports: u64,
@@ -110,6 +117,8 @@ impl Default for Stats {
             idle: 0,
             idle_open: 0,
             idle_ready_s: Some(0.0),
+            idle_phase_s: Some(0.0),
+            idle_at_start: 0,
             inflight: 0,
             duration_s: 0.0,
             no_ports: 0,
@@ -145,6 +154,8 @@ impl Stats {
         self.idle += other.idle;
         self.idle_open += other.idle_open;
         self.idle_ready_s = self.idle_ready_s.zip(other.idle_ready_s).map(|(a, b)| a.max(b));
+        self.idle_phase_s = self.idle_phase_s.zip(other.idle_phase_s).map(|(a, b)| a.max(b));
+        self.idle_at_start += other.idle_at_start;
         self.inflight += other.inflight;
         self.duration_s = self.duration_s.max(other.duration_s);
         self.no_ports += other.no_ports;
@@ -172,6 +183,8 @@ impl Stats {
         kv("requests", self.requests.to_string());
         kv("idle_answered", self.idle_answered.to_string());
         kv("idle_ready_s", self.idle_ready_s.map_or("-".to_string(), |s| s.to_string()));
+        kv("idle_phase_s", self.idle_phase_s.map_or("-".to_string(), |s| s.to_string()));
+        kv("idle_at_start", self.idle_at_start.to_string());
         kv("bytes", self.bytes.to_string());
         kv("connects", self.connects.to_string());
         kv("connections", self.connections.to_string());
@@ -205,6 +218,9 @@ impl Stats {
                 "idle_answered" => st.idle_answered = num(a)?,
                 "idle_ready_s" if a == "-" => st.idle_ready_s = None,
                 "idle_ready_s" => st.idle_ready_s = Some(a.parse().map_err(|_| bad())?),
+                "idle_phase_s" if a == "-" => st.idle_phase_s = None,
+                "idle_phase_s" => st.idle_phase_s = Some(a.parse().map_err(|_| bad())?),
+                "idle_at_start" => st.idle_at_start = num(a)?,
                 "bytes" => st.bytes = num(a)?,
                 "connects" => st.connects = num(a)?,
                 "connections" => st.connections = num(a)?,
@@ -234,7 +250,7 @@ pub struct Progress {
     pub open: AtomicU64,
     pub idle_open: AtomicU64,
     /// Seconds from the run's start until every idle connection of this thread (or worker)
-    /// was open; set once.
+    /// was open and answered; set once.
     pub idle_ready_s: OnceLock<f64>,
 }
 
@@ -271,6 +287,8 @@ mod tests {
     fn wire_round_trip_and_merge() {
         let mut a = Stats { requests: 3, connections: 2, idle: 5, idle_open: 4, duration_s: 1.5, ..Stats::default() };
         a.idle_ready_s = None;
+        a.idle_phase_s = Some(2.5);
+        a.idle_at_start = 4;
         for us in [10, 250, 9_999_999] {
             a.record_us(us);
         }
@@ -279,13 +297,14 @@ mod tests {
         let b = Stats::from_wire(wire.lines().skip(1)).unwrap();
         assert_eq!((b.requests, b.connections, b.idle, b.idle_open), (3, 2, 5, 4));
         assert_eq!(b.errors[ErrorKind::Timeout as usize], 1);
-        assert_eq!(b.idle_ready_s, None);
+        assert_eq!((b.idle_ready_s, b.idle_phase_s, b.idle_at_start), (None, Some(2.5), 4));
         assert_eq!(b.hist.len(), 3);
         assert_eq!(b.max_us(), a.max_us());
         assert_eq!(b.quantile_us(0.5), a.quantile_us(0.5));
         let mut m = a.clone();
         m.merge(&b);
         assert_eq!((m.requests, m.connections, m.hist.len(), m.errors_total()), (6, 4, 6, 2));
+        assert_eq!((m.idle_phase_s, m.idle_at_start), (Some(2.5), 8));
         let mut r = Stats { idle_ready_s: Some(0.5), ..Stats::default() };
         r.merge(&Stats { idle_ready_s: Some(0.25), ..Stats::default() });
         assert_eq!(r.idle_ready_s, Some(0.5));
