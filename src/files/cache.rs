@@ -6,7 +6,7 @@ use super::resolve::Root;
 use crate::http::date;
 use crate::http::fields::Coding;
 use crate::http::response;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, ErrorKind};
@@ -99,7 +99,11 @@ pub enum Lookup<'a> {
 }
 
 pub struct Cache {
-    map: HashMap<Box<[u8]>, Entry>,
+    /// Keyed by the normalised path, hashed with FxHash: SipHash's defence against chosen
+    /// collisions buys nothing here, since only files that exist under the root are ever
+    /// inserted (a client chooses what it looks up, not what is stored), and it cost 430
+    /// of 5,800 instructions a request (two hashes a cached hit).
+    map: FxHashMap<Box<[u8]>, Entry>,
     max_entries: usize,
     max_bytes: usize,
     max_fds: usize,
@@ -113,7 +117,15 @@ pub const MAX_FDS: usize = 192;
 
 impl Cache {
     pub fn new(max_entries: usize, max_bytes: usize) -> Cache {
-        Cache { map: HashMap::new(), max_entries, max_bytes, max_fds: MAX_FDS, bytes: 0, fds: 0, sibling: Vec::new() }
+        Cache {
+            map: FxHashMap::default(),
+            max_entries,
+            max_bytes,
+            max_fds: MAX_FDS,
+            bytes: 0,
+            fds: 0,
+            sibling: Vec::new(),
+        }
     }
 
     /// The entry for `rel` (a normalised path), opening or revalidating it when the

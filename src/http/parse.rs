@@ -99,6 +99,30 @@ pub struct Request<'a> {
     /// The header lines, already validated; `header`/`headers` scan them on demand so
     /// that parsing stores nothing per field.
     fields: &'a [u8],
+    /// Which of the `SPARSE` fields occur at all (bit i for `SPARSE[i]`): a lookup of one
+    /// that does not, the common case for conditionals and ranges, scans nothing.
+    present: u8,
+}
+
+/// Fields looked up on most requests and present on few: the parser notes whether each
+/// occurs, so that `headers` skips the scan of every line when it does not.
+const SPARSE: [&str; 7] =
+    ["if-none-match", "if-modified-since", "range", "if-range", "accept-encoding", "referer", "user-agent"];
+
+/// The bit of `name` in `Request::present`, if it is one of `SPARSE`: their lengths
+/// differ, so one comparison decides.
+fn sparse_bit(name: &[u8]) -> Option<u8> {
+    let i = match name.len() {
+        13 => 0,
+        17 => 1,
+        5 => 2,
+        8 => 3,
+        15 => 4,
+        7 => 5,
+        10 => 6,
+        _ => return None,
+    };
+    SPARSE[i].as_bytes().eq_ignore_ascii_case(name).then_some(1 << i)
 }
 
 #[derive(Debug)]
@@ -119,7 +143,9 @@ impl<'a> Request<'a> {
     where
         'a: 'n,
     {
-        FieldLines(self.fields).filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
+        let absent = sparse_bit(name.as_bytes()).is_some_and(|bit| self.present & bit == 0);
+        let fields = if absent { &[][..] } else { self.fields };
+        FieldLines(fields).filter(move |(n, _)| n.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v)
     }
 }
 
@@ -151,14 +177,37 @@ pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
     v
 }
 
+/// Byte classes, one table lookup per byte of a head instead of a chain of comparisons
+/// (a head is mostly field lines, and each byte of them is checked once).
+const TCHAR: u8 = 1;
+const FIELD: u8 = 2;
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        // tchar (RFC 9110 §5.6.2).
+        if c.is_ascii_alphanumeric()
+            || matches!(c, b'!' | b'#'..=b'\'' | b'*' | b'+' | b'-' | b'.' | b'^'..=b'`' | b'|' | b'~')
+        {
+            table[b] |= TCHAR;
+        }
+        // field-vchar, SP and HTAB; obs-text is allowed, every other control byte is not.
+        if c == b'\t' || (c >= b' ' && c != 0x7f) {
+            table[b] |= FIELD;
+        }
+        b += 1;
+    }
+    table
+};
+
 /// tchar (RFC 9110 §5.6.2).
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    CLASS[usize::from(b)] & TCHAR != 0
 }
 
-/// field-vchar, SP and HTAB; obs-text is allowed, every other control byte is not.
 fn is_field_byte(b: u8) -> bool {
-    b == b'\t' || (b >= b' ' && b != 0x7f)
+    CLASS[usize::from(b)] & FIELD != 0
 }
 
 /// Parse one request head from the start of `buf`.
@@ -191,6 +240,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<'a>, ParseErro
     let fields_start = line_end + 1;
     let mut pos = fields_start;
     let mut seen = Seen::default();
+    let mut present = 0u8;
     let mut count = 0usize;
     loop {
         let Some(lf) = memchr(b'\n', &buf[pos..]) else {
@@ -214,6 +264,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<'a>, ParseErro
         }
         let (name, value) = field_line(line)?;
         seen.note(name, value)?;
+        present |= sparse_bit(name).unwrap_or(0);
     }
     let fields = &buf[fields_start..pos];
     let body = seen.framing(version)?;
@@ -226,7 +277,7 @@ pub fn parse<'a>(buf: &'a [u8], limits: &Limits) -> Result<Status<'a>, ParseErro
         Version::Http11 => !seen.close,
         Version::Http10 => seen.keep_alive && !seen.close,
     };
-    Ok(Status::Complete(Request { line, method, target, version, keep_alive, body, fields }, pos))
+    Ok(Status::Complete(Request { line, method, target, version, keep_alive, body, fields, present }, pos))
 }
 
 /// Refuse a request line as soon as a byte makes it invalid whatever follows (a TLS
@@ -335,6 +386,10 @@ struct Seen {
 
 impl Seen {
     fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), ParseError> {
+        // None of the names below is as long as another: most lines compare nothing.
+        if !matches!(name.len(), 4 | 14 | 17 | 10) {
+            return Ok(());
+        }
         if name.eq_ignore_ascii_case(b"host") {
             self.hosts = self.hosts.saturating_add(1);
             if value.iter().any(|&b| b == b' ' || b == b'\t') {
@@ -400,4 +455,21 @@ fn parse_length(v: &[u8]) -> Option<u64> {
             if b.is_ascii_digit() { n.checked_mul(10)?.checked_add(u64::from(b - b'0')) } else { None }
         },
     )
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::*;
+
+    /// Every sparse name finds its own bit, in any case, and only its own.
+    #[test]
+    fn each_sparse_name_has_its_bit() {
+        for (i, name) in SPARSE.iter().enumerate() {
+            assert_eq!(sparse_bit(name.as_bytes()), Some(1 << i), "{name}");
+            assert_eq!(sparse_bit(name.to_ascii_uppercase().as_bytes()), Some(1 << i), "{name}");
+        }
+        for other in ["host", "content-length", "connection", "transfer-encoding", "if-match", "rangex"] {
+            assert_eq!(sparse_bit(other.as_bytes()), None, "{other}");
+        }
+    }
 }
