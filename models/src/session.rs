@@ -72,7 +72,7 @@ impl Socket for TcpStream {
 pub struct Session {
     conn: Conn,
     out: Outbox,
-    /// Requests are left in `conn.pending` because the outbox was full.
+    /// Requests are left held in `conn` because the outbox was full.
     held: bool,
     /// Our side is shut: input is drained until the peer closes or `LINGER` ends.
     lingering_since: Option<Instant>,
@@ -130,7 +130,7 @@ impl Session {
         self.lingering_since.is_some_and(|t| t.elapsed() >= LINGER)
     }
 
-    /// Answer what `conn.pending` and then `data` hold, keeping the unparsed rest.
+    /// Answer the input `conn` holds and then `data`, keeping the unparsed rest.
     fn feed(&mut self, data: &[u8], site: &mut Site) {
         site.tick(date::unix_ms() / 1000);
         self.conn.receive(data, site, &mut self.out, u32::MAX);

@@ -20,6 +20,9 @@ pub struct Outbox {
     pub bytes: Vec<u8>,
     sent: usize,
     files: VecDeque<FileRange>,
+    /// Requests it answers, for whoever times them once all of it has gone: kept here
+    /// rather than beside every connection, since only connections with output have one.
+    pub answers: u32,
 }
 
 /// The next piece to send.
@@ -72,7 +75,9 @@ impl Outbox {
             }
         }
         if self.is_empty() {
-            self.clear();
+            // The buffer starts over; `answers` stays for whoever times them.
+            self.bytes.clear();
+            self.sent = 0;
         }
     }
 
@@ -80,6 +85,7 @@ impl Outbox {
         self.bytes.clear();
         self.sent = 0;
         self.files.clear();
+        self.answers = 0;
     }
 
     /// Move what is unsent into a new outbox sized to fit, leaving this one empty for
@@ -90,6 +96,7 @@ impl Outbox {
             bytes: self.bytes[sent..].to_vec(),
             sent: 0,
             files: self.files.drain(..).map(|f| FileRange { at: f.at - sent, ..f }).collect(),
+            answers: self.answers,
         };
         self.clear();
         rest

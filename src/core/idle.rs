@@ -5,7 +5,7 @@
 //! request may be in the socket, unread yet, and closing it would reset a client that
 //! did ask; the request timeout bounds how long it may stay silent.
 
-use super::Core;
+use super::{Core, Flags};
 
 /// No neighbour.
 pub const NIL: u32 = u32::MAX;
@@ -26,8 +26,8 @@ impl<C> Core<C> {
     pub(super) fn idle_push(&mut self, key: usize) {
         let tail = self.idle.tail;
         let slot = &mut self.slots[key];
-        debug_assert!(!slot.idle);
-        slot.idle = true;
+        debug_assert!(!slot.flags.has(Flags::IDLE));
+        slot.flags.set(Flags::IDLE, true);
         slot.idle_prev = tail;
         slot.idle_next = NIL;
         match tail {
@@ -39,7 +39,7 @@ impl<C> Core<C> {
 
     pub(super) fn idle_unlink(&mut self, key: usize) {
         let slot = &mut self.slots[key];
-        if !std::mem::replace(&mut slot.idle, false) {
+        if !slot.flags.replace(Flags::IDLE, false) {
             return;
         }
         let (prev, next) = (slot.idle_prev, slot.idle_next);

@@ -3,7 +3,7 @@
 //! (`expire`) and the cap (`evict_idle`) are the other two ways a connection's life changes.
 
 use super::timer::{NOT_FILED, tick_at_or_after, tick_of};
-use super::{ANSWER_COST, Core, DRAIN_IDLE, Event, Next, Phase, TURN_BUDGET, Timer, Token};
+use super::{ANSWER_COST, Core, DRAIN_IDLE, Event, Flags, Next, Phase, TURN_BUDGET, Timer, Token};
 use crate::conn::{Answered, Conn};
 use crate::http::response::{self, Persistence};
 use crate::stats::{self, TimeoutKind};
@@ -20,15 +20,16 @@ impl<C> Core<C> {
             Event::Resume => {}
             Event::Received(data) => {
                 slot.spent = slot.spent.saturating_add(data.len().min(TURN_BUDGET as usize) as u32);
-                if !slot.conn.mid_request() && slot.conn.out.is_none() && !slot.unparsed {
+                if !slot.conn.mid_request() && slot.conn.out.is_none() && !slot.flags.has(Flags::UNPARSED) {
                     // The first byte of what is answered next.
                     slot.began = self.now_us;
                 }
-                if slot.phase != Phase::Open || slot.conn.closing || slot.peer_eof || data.is_empty() {
+                if slot.phase != Phase::Open || slot.conn.closing || slot.flags.has(Flags::PEER_EOF) || data.is_empty()
+                {
                     // Lingering, or a last answer is queued: input is only drained.
                 } else if slot.conn.out.is_some() || slot.spent >= TURN_BUDGET {
-                    slot.conn.pending.extend_from_slice(data);
-                    slot.unparsed = true;
+                    slot.conn.hold(data);
+                    slot.flags.set(Flags::UNPARSED, true);
                 } else {
                     self.feed(key, data);
                 }
@@ -49,19 +50,17 @@ impl<C> Core<C> {
                     && let Some(out) = slot.conn.out.take()
                 {
                     // Every answer in it has gone: their response time is now known.
-                    let answers = slot.conn.answered.wrapping_sub(slot.timed);
-                    slot.timed = slot.conn.answered;
                     let ms = self.now_us.saturating_sub(slot.began) / 1000;
-                    self.site.stats.latency(ms, u64::from(answers));
+                    self.site.stats.latency(ms, u64::from(out.answers));
                     self.recycle(out);
                 }
             }
-            Event::PeerClosed if slot.phase == Phase::Open => slot.peer_eof = true,
+            Event::PeerClosed if slot.phase == Phase::Open => slot.flags.set(Flags::PEER_EOF, true),
             Event::PeerClosed | Event::Failed => self.close(key, false),
             Event::Shut if slot.phase == Phase::Open => {
                 slot.phase = Phase::Lingering;
                 slot.conn = Conn::default();
-                slot.unparsed = false;
+                slot.flags.set(Flags::UNPARSED, false);
                 // Linger from our FIN.
                 slot.timer = Timer::None;
             }
@@ -74,7 +73,7 @@ impl<C> Core<C> {
         loop {
             let slot = &mut self.slots[key];
             match slot.phase {
-                Phase::Closed if slot.reset => return Next::Abort,
+                Phase::Closed if slot.flags.has(Flags::RESET) => return Next::Abort,
                 Phase::Closed => return Next::Close,
                 Phase::Lingering => return Next::Drain,
                 Phase::Open => {}
@@ -86,14 +85,14 @@ impl<C> Core<C> {
                 return Next::Shutdown;
             }
             let spent = slot.spent >= TURN_BUDGET;
-            if slot.unparsed {
+            if slot.flags.has(Flags::UNPARSED) {
                 if spent {
                     return Next::Yield;
                 }
                 self.feed(key, &[]);
                 continue;
             }
-            if slot.peer_eof {
+            if slot.flags.has(Flags::PEER_EOF) {
                 // Everything the client sent is answered; nothing more will come.
                 self.close(key, false);
                 continue;
@@ -102,8 +101,8 @@ impl<C> Core<C> {
         }
     }
 
-    /// Parse `conn.pending` followed by `data`, answering complete requests into a pooled
-    /// outbox (within the turn's budget); `Conn::receive` keeps the unparsed tail.
+    /// Parse the input `conn` holds followed by `data`, answering complete requests into a
+    /// pooled outbox (within the turn's budget); `Conn::receive` keeps the unparsed tail.
     fn feed(&mut self, key: usize, data: &[u8]) {
         let slot = &mut self.slots[key];
         let answered = slot.conn.answered;
@@ -113,7 +112,8 @@ impl<C> Core<C> {
         slot.spent = slot.spent.saturating_add(answers.saturating_mul(ANSWER_COST));
         // Stopped with input left for a reason other than an incomplete request: what is
         // left may hold whole requests, for after the output has gone.
-        slot.unparsed = tail > 0 && (answers >= max_answers || self.scratch.is_full());
+        let unparsed = tail > 0 && (answers >= max_answers || self.scratch.is_full());
+        slot.flags.set(Flags::UNPARSED, unparsed);
         if answers > 0 {
             // A request ended: whatever follows gets its own deadline.
             slot.timer = Timer::None;
@@ -126,6 +126,8 @@ impl<C> Core<C> {
         if !self.scratch.is_empty() {
             let mut out = self.pool.pop().unwrap_or_default();
             std::mem::swap(&mut *out, &mut self.scratch);
+            // Fed only while no output waits, so these are the answers it holds.
+            out.answers = answers;
             slot.conn.out = Some(out);
         }
     }
@@ -147,7 +149,7 @@ impl<C> Core<C> {
         // Only a keep-alive connection between requests is evictable: a new one may have
         // its first request in the socket, unread yet.
         let idle = timer == Timer::Idle && slot.conn.answered > 0;
-        if idle != slot.idle {
+        if idle != slot.flags.has(Flags::IDLE) {
             if idle { self.idle_push(key) } else { self.idle_unlink(key) }
         }
         let slot = &mut self.slots[key];
@@ -167,8 +169,8 @@ impl<C> Core<C> {
         if self.site.draining && matches!(timer, Timer::Idle | Timer::Linger) {
             after = after.min(DRAIN_IDLE);
         }
-        slot.deadline = self.now + after;
-        let tick = tick_at_or_after(slot.deadline);
+        let tick = tick_at_or_after(self.now + after);
+        slot.deadline = tick;
         // Filed at an earlier tick already: it is refiled when that tick comes due. The
         // filed tick only ever moves earlier, so a connection has an entry or two in the
         // wheel, however many requests it makes.
@@ -182,13 +184,17 @@ impl<C> Core<C> {
     /// stalled send is aborted, an idle or lingering connection is closed. Each goes on
     /// the ready list for its driver to carry out.
     pub fn expire(&mut self) {
-        let now = self.now;
-        self.wheel.expire(tick_of(now), &mut self.due);
+        let now = tick_of(self.now);
+        self.wheel.expire(now, &mut self.due);
         for i in 0..self.due.len() {
-            let (token, filed) = self.due[i];
+            let token = self.due[i];
             let Some(key) = self.live(token) else { continue };
             let slot = &mut self.slots[key];
-            if slot.filed != filed {
+            // The slot's entry lies at `filed`, and any other one it has at a later tick
+            // (filed before the deadline moved earlier). Filed past `now`, this entry is such
+            // a stale one; at or before, it stands for the slot, which is then unfiled or
+            // filed past `now`, so a second entry due with it finds nothing to do.
+            if slot.filed > now {
                 continue;
             }
             slot.filed = NOT_FILED;
@@ -196,7 +202,7 @@ impl<C> Core<C> {
                 continue;
             }
             if slot.deadline > now {
-                slot.filed = self.wheel.schedule(token, tick_at_or_after(slot.deadline));
+                slot.filed = self.wheel.schedule(token, slot.deadline);
                 continue;
             }
             let stats = self.site.stats;
@@ -213,10 +219,9 @@ impl<C> Core<C> {
                 Timer::Request => {
                     stats.response(408);
                     stats.parse_error(408);
-                    slot.timed = 0;
                     slot.conn = Conn::default();
                     slot.conn.closing = true;
-                    slot.unparsed = false;
+                    slot.flags.set(Flags::UNPARSED, false);
                     let mut out = self.pool.pop().unwrap_or_default();
                     response::error(&mut out.bytes, 408, &self.site.date, Persistence::Close, false, &[]);
                     if let Some(log) = &mut self.access {
@@ -248,8 +253,10 @@ impl<C> Core<C> {
         let slot = &mut self.slots[key];
         self.closing += usize::from(slot.phase != Phase::Closed);
         slot.phase = Phase::Closed;
-        slot.reset |= reset;
-        slot.unparsed = false;
+        if reset {
+            slot.flags.set(Flags::RESET, true);
+        }
+        slot.flags.set(Flags::UNPARSED, false);
         self.idle_unlink(key);
     }
 }

@@ -3,6 +3,11 @@
 //! its earliest tick and is refiled lazily when that tick comes due: no timer operation
 //! per request. A deadline is filed at the tick that ends at or after it, so it never
 //! fires early.
+//!
+//! An entry is only the token: every entry in a slot was filed at the one tick of the
+//! horizon that maps to it, so the tick it stands for is known from where it lies, and the
+//! caller recognises its current entry by the tick it keeps (see `Core::expire`). At 8
+//! bytes an entry, the wheel is about 8 to 16 bytes per idle connection.
 
 use super::Token;
 
@@ -13,9 +18,8 @@ pub const TICK_MS: u64 = 100;
 const SLOTS: usize = 1024;
 /// The `filed` value of a connection that is in no slot of the wheel.
 pub const NOT_FILED: u32 = u32::MAX;
-
 pub struct Wheel {
-    slots: Vec<Vec<(Token, u32)>>,
+    slots: Vec<Vec<Token>>,
     /// The tick whose slot is due next.
     next: u32,
 }
@@ -39,7 +43,7 @@ impl Wheel {
     /// was actually filed under, which the caller keeps to recognise the entry.
     pub fn schedule(&mut self, token: Token, at: u32) -> u32 {
         let at = at.clamp(self.next, self.next + SLOTS as u32 - 1);
-        self.slots[at as usize % SLOTS].push((token, at));
+        self.slots[at as usize % SLOTS].push(token);
         at
     }
 
@@ -49,8 +53,8 @@ impl Wheel {
         self.slots.iter().map(Vec::len).sum()
     }
 
-    /// Every token filed at a tick up to `now`, with the tick it was filed under.
-    pub fn expire(&mut self, now: u32, due: &mut Vec<(Token, u32)>) {
+    /// Every token filed at a tick up to `now`.
+    pub fn expire(&mut self, now: u32, due: &mut Vec<Token>) {
         due.clear();
         if now < self.next {
             return;
@@ -76,13 +80,21 @@ mod tests {
         assert_eq!(w.schedule(Token(2), 50), 100);
         assert_eq!(w.schedule(Token(3), 10_000), 100 + SLOTS as u32 - 1);
         w.expire(101, &mut due);
-        assert_eq!(due, [(Token(2), 100)]);
+        assert_eq!(due, [Token(2)]);
         w.expire(101, &mut due);
         assert!(due.is_empty());
         w.expire(105, &mut due);
-        assert_eq!(due, [(Token(1), 102)]);
+        assert_eq!(due, [Token(1)]);
         w.expire(100_000, &mut due);
-        assert_eq!(due, [(Token(3), 100 + SLOTS as u32 - 1)]);
+        assert_eq!(due, [Token(3)]);
+    }
+
+    #[test]
+    fn an_entry_is_8_bytes() {
+        // Every connection held has an entry: at 10,000 idle ones each byte is 10 kB.
+        let mut w = Wheel::new(0);
+        let at = w.schedule(Token(7), 5);
+        assert_eq!(size_of_val(w.slots[at as usize % SLOTS].as_slice()), 8);
     }
 
     #[test]

@@ -40,11 +40,11 @@ const EVICT_AHEAD: usize = 8;
 /// How long to wait before accepting again after an error (EMFILE and the like).
 const ACCEPT_RETRY: Millis = 100;
 
-/// A connection's socket and its operations in flight.
+/// A connection's socket and its operations in flight: at most a receive and a send (or a
+/// poll); cancellations are the ring's, not the connection's.
 pub struct ConnIo {
     stream: TcpStream,
-    /// Operations submitted whose last completion has not arrived.
-    inflight: u8,
+    /// A receive is in flight (its last completion has not arrived).
     recv_armed: bool,
     /// The receive is being cancelled to stop input (the core wants none for now).
     recv_cancelling: bool,
@@ -174,9 +174,6 @@ impl UringDriver {
                 return;
             }
         };
-        if !more {
-            io.inflight -= 1;
-        }
         let event = match op {
             OP_RECV => {
                 if !more {
@@ -260,14 +257,7 @@ impl UringDriver {
                 continue;
             }
             let Some(stream) = self.overflow.pop_front() else { return };
-            let io = ConnIo {
-                stream,
-                inflight: 0,
-                recv_armed: false,
-                recv_cancelling: false,
-                sending: false,
-                cancelled: false,
-            };
+            let io = ConnIo { stream, recv_armed: false, recv_cancelling: false, sending: false, cancelled: false };
             if let Ok(token) = core.accept(io) {
                 budget -= 1;
                 if core.wants_peers() {
@@ -317,7 +307,6 @@ fn drive(ring: &mut Ring, core: &mut Core<ConnIo>, token: Token, event: Event<'_
         let fd = Fd(io.stream.as_raw_fd());
         if receive && !io.recv_armed && !io.cancelled {
             io.recv_armed = true;
-            io.inflight += 1;
             ring.push(opcode::RecvMulti::new(fd, BUF_GROUP).build().user_data(OP_RECV | token.0));
         } else if !receive && io.recv_armed && !io.recv_cancelling && !io.cancelled {
             io.recv_cancelling = true;
@@ -330,14 +319,12 @@ fn drive(ring: &mut Ring, core: &mut Core<ConnIo>, token: Token, event: Event<'_
             Action::Send(Chunk::Bytes(bytes)) => {
                 let len = bytes.len().min(u32::MAX as usize) as u32;
                 io.sending = true;
-                io.inflight += 1;
                 return ring.push(opcode::Send::new(fd, bytes.as_ptr(), len).build().user_data(OP_SEND | token.0));
             }
             Action::Send(Chunk::File(range)) => match sys::send_file(&io.stream, range) {
                 Ok(n) if n > 0 => Event::Sent(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     io.sending = true;
-                    io.inflight += 1;
                     let poll = opcode::PollAdd::new(fd, libc::POLLOUT as u32).build();
                     return ring.push(poll.user_data(OP_POLL | token.0));
                 }
@@ -350,7 +337,7 @@ fn drive(ring: &mut Ring, core: &mut Core<ConnIo>, token: Token, event: Event<'_
                 if matches!(action, Action::Abort) && !io.cancelled {
                     let _ = sys::reset_on_close(&io.stream);
                 }
-                if io.inflight == 0 {
+                if !io.recv_armed && !io.sending {
                     core.release(token);
                 } else if !std::mem::replace(&mut io.cancelled, true) {
                     let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(fd).all()).build();
@@ -359,5 +346,15 @@ fn drive(ring: &mut Ring, core: &mut Core<ConnIo>, token: Token, event: Event<'_
                 return;
             }
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_connection_costs_at_most_72_bytes_of_slab() {
+        // At 10,000 idle connections every byte here is 10 kB of the shard's memory.
+        let bytes = crate::core::slot_bytes::<super::ConnIo>();
+        assert!(bytes <= 72, "an io_uring connection's slab entry is {bytes} bytes");
     }
 }
