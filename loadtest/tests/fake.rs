@@ -1,7 +1,10 @@
 //! c10k-load against small misbehaving servers written here: every kind of bad answer is
 //! counted under its name and fails the run; `Connection: close` answers do not.
 
-use std::io::{Read, Write};
+mod common;
+
+use common::read_head;
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,19 +23,6 @@ fn fake(serve: fn(TcpStream)) -> String {
         }
     });
     url
-}
-
-/// Read one request head; false at EOF.
-fn read_head(s: &mut TcpStream) -> bool {
-    let mut got = Vec::new();
-    let mut b = [0u8; 1];
-    while !got.ends_with(b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(1) => got.push(b[0]),
-            _ => return false,
-        }
-    }
-    true
 }
 
 /// Answer every request with `answer`; stop after the first when `once`.

@@ -5,6 +5,9 @@
 //! answers the idle population slowly (one of them slower still), so that a load started
 //! early shows as requests on active connections before the last idle answer.
 
+mod common;
+
+use common::read_head;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Output, Stdio};
@@ -107,19 +110,6 @@ fn serve(
     // The key connection left unanswered waits for the client's end.
     let _ = s.read(&mut [0u8; 1]);
     log.lock().unwrap()[k].closed = Some(Instant::now());
-}
-
-/// Read one request head; false at EOF.
-fn read_head(s: &mut TcpStream) -> bool {
-    let mut got = Vec::new();
-    let mut b = [0u8; 1];
-    while !got.ends_with(b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(1) => got.push(b[0]),
-            _ => return false,
-        }
-    }
-    true
 }
 
 struct Run {
