@@ -613,7 +613,7 @@ def print_ratios(rows):
         kind, _, build = label.partition("@")
         now = by.get((kind, scenario))
         if build == "baseline" and base and now:
-            print(f"| {kind} | {scenario} | {base} | {now} | {now / base:.3f} |")
+            print(f"| {kind} | {scenario} | {figures(base)} | {figures(now)} | {now / base:.3f} |")
 
 
 def print_header():
