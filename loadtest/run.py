@@ -9,7 +9,7 @@ writes loadtest/results/latest.json and latest.csv.
 Every scenario also runs against c10k-ceiling (loadtest/src/bin/ceiling.rs), the least-work
 responder: an edge-triggered epoll loop per core that counts request terminators and writes
 a precomputed response of the scenario's file, no parsing, no files. Each row's CPU per
-request divided by the ceiling's in the same scenario (and round) is the figure of merit
+request divided by the ceiling's in the same scenario (medians over the rounds) is the figure of merit
 (`ratio to ceiling`, printed in a second table and kept as `cpu_ratio_to_ceiling`); the
 reload and access-log scenarios are divided by the ceiling's `index c100`. --compare adds
 nginx and lighttpd, configured to the same shape, and a third table of each server's

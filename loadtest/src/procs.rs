@@ -73,10 +73,8 @@ pub fn run(cfg: &Config, stop: &AtomicBool) -> Result<Stats, String> {
             let _ = w.write_all(b"go\n");
         }
     };
-    if cfg.load_during_ramp {
-        begin();
-    }
     let ramp = if cfg.load_during_ramp {
+        begin();
         Ramp::Leave
     } else {
         Ramp::Decide { deadline: launch + cfg.idle_timeout, begin: &mut begin }

@@ -222,6 +222,7 @@ pub struct Core<C> {
 /// What one connection held costs in its shard's slab, with `C` as its driver's part: the
 /// slot and the slab's tag around it (the layout of `slab`'s own entry, which fits its tag
 /// in the slot's unused bit patterns). The drivers' tests keep their part within budget.
+#[cfg(test)]
 pub const fn slot_bytes<C>() -> usize {
     #[allow(dead_code)]
     enum SlabEntry<T> {

@@ -18,6 +18,7 @@ pub const TICK_MS: u64 = 100;
 const SLOTS: usize = 1024;
 /// The `filed` value of a connection that is in no slot of the wheel.
 pub const NOT_FILED: u32 = u32::MAX;
+
 pub struct Wheel {
     slots: Vec<Vec<Token>>,
     /// The tick whose slot is due next.

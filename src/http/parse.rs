@@ -110,7 +110,9 @@ const SPARSE: [&str; 7] =
     ["if-none-match", "if-modified-since", "range", "if-range", "accept-encoding", "referer", "user-agent"];
 
 /// The bit of `name` in `Request::present`, if it is one of `SPARSE`: their lengths
-/// differ, so one comparison decides.
+/// differ, so one comparison decides. The arms restate the lengths because a match on them
+/// compiles to a jump to a comparison with a known string (a table of indices measured 70
+/// instructions a request more); `each_sparse_name_has_its_bit` holds the two together.
 fn sparse_bit(name: &[u8]) -> Option<u8> {
     let i = match name.len() {
         13 => 0,
@@ -386,7 +388,7 @@ struct Seen {
 
 impl Seen {
     fn note(&mut self, name: &[u8], value: &[u8]) -> Result<(), ParseError> {
-        // None of the names below is as long as another: most lines compare nothing.
+        // Only the lengths of the four names below can match: most lines compare nothing.
         if !matches!(name.len(), 4 | 14 | 17 | 10) {
             return Ok(());
         }

@@ -13,13 +13,16 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// The listener as the server binds it: the responder differs from it only in what it does
+// with a connection.
+use c10k_server::driver::sys::reuseport_listener;
 use clap::Parser;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
-use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage, sockopt};
+use nix::sys::socket::{self, SockFlag};
 
 #[derive(Parser)]
 #[command(name = "c10k-ceiling", about = "Least-work HTTP responder: the reference for CPU per request")]
@@ -232,16 +235,6 @@ fn write_owed(conn: &mut Conn, response: &Response) -> bool {
             Err(_) => return false,
         }
     }
-}
-
-fn reuseport_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC, None)?;
-    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
-    socket::setsockopt(&fd, sockopt::ReusePort, &true)?;
-    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
-    socket::listen(&fd, Backlog::MAXALLOWABLE)?;
-    Ok(TcpListener::from(fd))
 }
 
 fn raise_nofile() -> nix::Result<()> {
