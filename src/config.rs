@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::core::LogFormat;
+use crate::access::LogFormat;
 use crate::driver::Backend;
 use clap::Parser;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -175,12 +175,12 @@ impl Config {
         self.shards.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
-    pub fn timeouts(&self) -> crate::core::Timeouts {
-        crate::core::Timeouts {
+    pub fn timeouts(&self) -> crate::lifecycle::Timeouts {
+        crate::lifecycle::Timeouts {
             keepalive: self.keepalive_timeout * 1000,
             request: self.request_timeout * 1000,
             send: self.send_timeout * 1000,
-            ..crate::core::Timeouts::default()
+            ..crate::lifecycle::Timeouts::default()
         }
     }
 

@@ -4,12 +4,13 @@
 //! `driver` (the kernel) → `shard` (one reactor per core) → `master` (workers, supervision, signals,
 //! reloads, the status listener). No module imports one above it. See DESIGN.md.
 
+pub mod access;
 pub mod config;
 pub mod conn;
-pub mod core;
 pub mod driver;
 pub mod files;
 pub mod http;
+pub mod lifecycle;
 pub mod log;
 pub mod master;
 pub mod shard;

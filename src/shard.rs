@@ -8,10 +8,11 @@
 
 #![forbid(unsafe_code)]
 
-use crate::conn::Site;
-use crate::core::{AccessLog, Core, LogFormat, Millis, Timeouts, Token, timer};
+use crate::access::{AccessLog, LogFormat};
+use crate::conn::Context;
 use crate::driver::sys::LogFile;
 use crate::driver::{Driver, Sizing};
+use crate::lifecycle::{Core, Millis, Timeouts, Token, timer};
 use crate::log;
 use std::io;
 use std::net::TcpListener;
@@ -57,10 +58,10 @@ impl Clock {
 }
 
 impl<D: Driver> Shard<D> {
-    pub fn new(listener: TcpListener, site: Site, timeouts: Timeouts, sizing: Sizing) -> io::Result<Self> {
+    pub fn new(listener: TcpListener, ctx: Context, timeouts: Timeouts, sizing: Sizing) -> io::Result<Self> {
         let mut clock = Clock::new();
         let (now, wall, _) = clock.read();
-        let core = Core::new(site, timeouts, sizing.max_conns, now, wall);
+        let core = Core::new(ctx, timeouts, sizing.max_conns, now, wall);
         Ok(Shard { driver: D::new(listener, &sizing)?, core, clock, access_log: None, access_written: 0 })
     }
 

@@ -1,7 +1,7 @@
 //! The connection state machine without sockets: the same input split any way gives the
 //! same answers, and the cached small-file path allocates nothing per request.
 
-use c10k_server::conn::{Chunk, Conn, Outbox, Site};
+use c10k_server::conn::{Conn, Context, Outbox, Segment};
 use c10k_server::files::{Cache, Root};
 use c10k_server::http::Limits;
 use proptest::prelude::*;
@@ -40,7 +40,7 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn site() -> Site {
+fn site() -> Context {
     // Written once per test process: tests on other threads read it concurrently.
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(|| {
@@ -50,7 +50,7 @@ fn site() -> Site {
         std::fs::write(dir.join("sub/a.txt"), "a".repeat(3000)).unwrap();
         dir
     });
-    let mut site = Site::new(Root::open(dir).unwrap(), Cache::new(64, 1 << 20), Limits::default());
+    let mut site = Context::new(Root::open(dir).unwrap(), Cache::new(64, 1 << 20), Limits::default());
     // A fixed clock: no revalidation, no Date change between runs.
     site.tick(1_700_000_000);
     site
@@ -58,33 +58,36 @@ fn site() -> Site {
 
 /// Feed `input` in pieces of the given sizes, as a shard would (keeping unparsed tails),
 /// and collect every byte queued.
-fn run(site: &mut Site, input: &[u8], cuts: &[usize]) -> (Vec<u8>, bool) {
+fn run(site: &mut Context, input: &[u8], cuts: &[usize]) -> (Vec<u8>, bool) {
     let mut conn = Conn::default();
     let mut out = Outbox::default();
     let mut sent = Vec::new();
-    let mut pending = Vec::new();
     let mut pos = 0;
     let mut sizes = cuts.iter().copied().cycle();
     while pos < input.len() && !conn.closing {
         let n = sizes.next().unwrap_or(input.len()).clamp(1, input.len() - pos);
-        pending.extend_from_slice(&input[pos..pos + n]);
+        let mut piece = &input[pos..pos + n];
         pos += n;
+        // The connection keeps what it did not use; it is fed again (with nothing new) while
+        // that makes progress, as a shard does once the output has gone.
+        let mut held = usize::MAX;
         loop {
-            let used = conn.feed(&pending, site, &mut out, u32::MAX);
-            pending.drain(..used);
-            while let Some(chunk) = out.next_chunk() {
-                let n = match chunk {
-                    Chunk::Bytes(b) => {
+            let tail = conn.receive(piece, site, &mut out, u32::MAX);
+            piece = &[];
+            while let Some(segment) = out.next_segment() {
+                let n = match segment {
+                    Segment::Bytes(b) => {
                         sent.extend_from_slice(b);
                         b.len()
                     }
-                    Chunk::File(f) => f.len as usize,
+                    Segment::File(f) => f.len as usize,
                 };
                 out.advance(n);
             }
-            if used == 0 || pending.is_empty() || conn.closing {
+            if tail == 0 || tail == held || conn.closing {
                 break;
             }
+            held = tail;
         }
     }
     (sent, conn.closing)
@@ -125,12 +128,12 @@ fn cached_small_file_path_does_not_allocate() {
     let req = b"GET /sub/a.txt HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
     // Warm up: open the files, grow the shared buffers.
     for _ in 0..3 {
-        assert_eq!(conn.feed(req, &mut site, &mut out, u32::MAX), req.len());
+        assert_eq!(conn.receive(req, &mut site, &mut out, u32::MAX), 0);
         out.clear();
     }
     let before = ALLOCATIONS.with(Cell::get);
     for _ in 0..1000 {
-        conn.feed(req, &mut site, &mut out, u32::MAX);
+        conn.receive(req, &mut site, &mut out, u32::MAX);
         out.clear();
     }
     assert_eq!(ALLOCATIONS.with(Cell::get) - before, 0, "allocations on the cached path");

@@ -45,19 +45,19 @@ const SECRET: &[u8] = b"TOP-SECRET-7f3a9c-outside-the-root";
 
 /// A fixture: `outer/` holds `secret.txt` and `outside/` (both outside the root) and
 /// `root/`, the directory served.
-struct Site {
+struct Context {
     outer: TempDir,
     root: PathBuf,
 }
 
-impl Site {
-    fn new(tag: &str) -> Site {
+impl Context {
+    fn new(tag: &str) -> Context {
         let outer = TempDir::new(tag);
         outer.write("secret.txt", SECRET);
         outer.write("outside/secret2.txt", SECRET);
         let root = outer.path().join("root");
         std::fs::create_dir_all(&root).unwrap();
-        Site { outer, root }
+        Context { outer, root }
     }
 
     fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
@@ -162,8 +162,8 @@ fn is_strong_etag(v: &str) -> bool {
 // Target → path
 // ---------------------------------------------------------------------------------------
 
-fn target_site() -> Site {
-    let s = Site::new("targets");
+fn target_site() -> Context {
+    let s = Context::new("targets");
     s.write("a.txt", "AAA\n");
     s.write("a b.txt", "SPACE\n");
     s.write("%61.txt", "LITERAL-PERCENT\n");
@@ -204,7 +204,7 @@ fn percent_decoding_happens_once() {
 }
 
 fn double_decoding_does_not_reach_other_file() {
-    let s = Site::new("dbl");
+    let s = Context::new("dbl");
     s.write("a.txt", "AAA\n");
     let server = s.start(&[]);
     // Without "%61.txt" on disk, "/%2561.txt" must be 404, not a.txt.
@@ -262,7 +262,7 @@ fn dotdot_inside_root_and_double_slash() {
 
 fn symlinks_out_of_root_are_404_inside_are_served() {
     use std::os::unix::fs::symlink;
-    let s = Site::new("symlinks");
+    let s = Context::new("symlinks");
     s.write("a.txt", "AAA\n");
     s.mkdir("sub");
     symlink(s.secret_path(), s.root.join("abs_link")).unwrap();
@@ -290,7 +290,7 @@ fn symlinks_out_of_root_are_404_inside_are_served() {
 }
 
 fn dotfiles_are_404() {
-    let s = Site::new("dotfiles");
+    let s = Context::new("dotfiles");
     s.write(".env", "SECRET_ENV=1\n");
     s.write(".git/config", "[core]\n");
     s.write("sub/.hidden", "hidden\n");
@@ -308,7 +308,7 @@ fn dotfiles_are_404() {
 // ---------------------------------------------------------------------------------------
 
 fn directory_redirects_and_index() {
-    let s = Site::new("dirs");
+    let s = Context::new("dirs");
     s.write("index.html", "<p>root</p>\n");
     s.write("sub/index.html", "<p>sub</p>\n");
     s.write("noindex/file.txt", "f\n");
@@ -347,7 +347,7 @@ fn directory_redirects_and_index() {
 // ---------------------------------------------------------------------------------------
 
 fn content_type_by_extension() {
-    let s = Site::new("ctype");
+    let s = Context::new("ctype");
     for (name, _) in CTYPES {
         s.write(name, "x");
     }
@@ -376,8 +376,8 @@ const CTYPES: &[(&str, &str)] = &[
 const MTIME: u64 = 1_577_836_800;
 const MTIME_STR: &str = "Wed, 01 Jan 2020 00:00:00 GMT";
 
-fn validator_site() -> Site {
-    let s = Site::new("validators");
+fn validator_site() -> Context {
+    let s = Context::new("validators");
     let p = s.write("a.txt", "hello validators\n");
     set_mtime(&p, MTIME);
     s.write("b.txt", "BBB\n");
@@ -454,8 +454,8 @@ fn if_none_match_takes_precedence_over_if_modified_since() {
 // Ranges
 // ---------------------------------------------------------------------------------------
 
-fn range_site() -> Site {
-    let s = Site::new("ranges");
+fn range_site() -> Context {
+    let s = Context::new("ranges");
     s.write("h.bin", hundred());
     s.write("b.txt", "BBB\n");
     s
@@ -531,8 +531,8 @@ fn if_range() {
 
 const LARGE: usize = (1 << 20) + 123;
 
-fn large_site() -> (Site, Vec<u8>) {
-    let s = Site::new("large");
+fn large_site() -> (Context, Vec<u8>) {
+    let s = Context::new("large");
     let data = pseudo_random(LARGE, 0x1234_5678_9abc_def1);
     s.write("big.bin", &data);
     (s, data)
@@ -577,8 +577,8 @@ const CSS: &[u8] = b"body { color: red }\n";
 const CSS_GZ: &[u8] = b"GZIP-VARIANT-BYTES";
 const CSS_BR: &[u8] = b"BROTLI-VARIANT";
 
-fn precompressed_site() -> Site {
-    let s = Site::new("precomp");
+fn precompressed_site() -> Context {
+    let s = Context::new("precomp");
     s.write("style.css", CSS);
     s.write("style.css.gz", CSS_GZ);
     s.write("style.css.br", CSS_BR);
@@ -643,7 +643,7 @@ fn precompressed_variant_has_its_own_etag() {
 // ---------------------------------------------------------------------------------------
 
 fn changed_and_deleted_files_are_noticed() {
-    let s = Site::new("reval");
+    let s = Context::new("reval");
     let p = s.write("v.txt", "version one\n");
     let server = s.start(&[]);
     assert_eq!(get(&server, "/v.txt", &[]).body, b"version one\n");
@@ -664,7 +664,7 @@ fn changed_and_deleted_files_are_noticed() {
 // ---------------------------------------------------------------------------------------
 
 fn two_shards_both_serve() {
-    let s = Site::new("shards");
+    let s = Context::new("shards");
     s.write("a.txt", "AAA\n");
     let server = s.start(&["--shards", "2"]);
     let mut shards: Vec<_> = server.banner.iter().filter_map(|l| common::parse_shard_line(l)).collect();

@@ -3,13 +3,13 @@
 //! event loop. The Rust counterpart is a tokio task per connection: here one
 //! current-thread runtime per core (no work stealing, like gevent's one loop, but one per
 //! core), each accepting on its own copy of the listener, its tasks sharing the
-//! runtime's site and read buffer. A task pumps its session until the socket would
+//! runtime's context and read buffer. A task pumps its session until the socket would
 //! block, then awaits readiness: the same I/O as the `epoll` model, written as straight-
 //! line code, paid for with a task, a waker and the runtime's own bookkeeping.
 
 use crate::session::{LINGER, Pumped, READ_BUF, Session, Socket};
 use crate::{Docroot, Served};
-use c10k_server::conn::Site;
+use c10k_server::conn::Context;
 use c10k_server::conn::outbox::FileRange;
 use c10k_server::driver::sys;
 use std::cell::RefCell;
@@ -39,7 +39,7 @@ impl Socket for TcpStream {
 
 /// What one runtime's tasks share.
 struct Shared {
-    site: RefCell<Site>,
+    ctx: RefCell<Context>,
     buf: RefCell<Vec<u8>>,
 }
 
@@ -59,7 +59,7 @@ pub fn run(listener: std::net::TcpListener, docroot: crate::Docroot, runtimes: u
 
 fn runtime(listener: std::net::TcpListener, docroot: &Docroot) -> Served {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let shared = Rc::new(Shared { site: RefCell::new(docroot.site(4096)), buf: RefCell::new(vec![0; READ_BUF]) });
+    let shared = Rc::new(Shared { ctx: RefCell::new(docroot.ctx(4096)), buf: RefCell::new(vec![0; READ_BUF]) });
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
@@ -82,7 +82,7 @@ async fn serve(stream: TcpStream, shared: Rc<Shared>) {
     let mut session = Session::default();
     loop {
         // The borrows end before any await: another task of this runtime may run there.
-        let pumped = session.pump(&stream, &mut shared.buf.borrow_mut(), &mut shared.site.borrow_mut());
+        let pumped = session.pump(&stream, &mut shared.buf.borrow_mut(), &mut shared.ctx.borrow_mut());
         let ready = match pumped {
             Ok(Pumped::Yielded) => {
                 tokio::task::yield_now().await;

@@ -4,7 +4,7 @@
 //! timeout, reaps exited children with waitpid(WNOHANG) between accepts (so it knows how
 //! many live, which SIGCHLD ignored would hide) and refuses connections beyond
 //! `--max-procs` with a 503. The child drops the listener, serves its one connection on a
-//! copy of the parent's site (a cold cache; nothing is shared back) and exits. A child
+//! copy of the parent's context (a cold cache; nothing is shared back) and exits. A child
 //! dies with its parent (PR_SET_PDEATHSIG), so stopping the server stops its connections.
 
 use crate::session::{READ_BUF, Refusals, serve_blocking};
@@ -16,7 +16,7 @@ use std::net::TcpListener;
 use std::os::fd::AsFd;
 
 pub fn run(listener: TcpListener, docroot: &Docroot, max_procs: u64) -> Served {
-    let mut site = docroot.site(64);
+    let mut ctx = docroot.ctx(64);
     let mut children = 0u64;
     let mut refusals = Refusals::default();
     loop {
@@ -41,7 +41,7 @@ pub fn run(listener: TcpListener, docroot: &Docroot, max_procs: u64) -> Served {
                     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
                     stream.set_nonblocking(false)?;
                     let mut buf = vec![0; READ_BUF];
-                    serve_blocking(&stream, &mut buf, &mut site);
+                    serve_blocking(&stream, &mut buf, &mut ctx);
                     std::process::exit(0);
                 }
                 Ok(false) => children += 1,

@@ -10,11 +10,11 @@ use std::net::TcpListener;
 
 pub fn run(listener: TcpListener, docroot: &Docroot) -> Served {
     let listener = crate::blocking(listener)?;
-    let mut site = docroot.site(64);
+    let mut ctx = docroot.ctx(64);
     let mut buf = vec![0; READ_BUF];
     loop {
         match listener.accept() {
-            Ok((stream, _)) => serve_blocking(&stream, &mut buf, &mut site),
+            Ok((stream, _)) => serve_blocking(&stream, &mut buf, &mut ctx),
             Err(e) => crate::accept_failed(&e),
         }
     }

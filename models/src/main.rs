@@ -22,7 +22,7 @@ mod shard;
 mod sys;
 mod thread;
 
-use c10k_server::conn::Site;
+use c10k_server::conn::Context;
 use c10k_server::files::{Cache, Root};
 use c10k_server::http::Limits;
 use clap::{Parser, ValueEnum};
@@ -82,10 +82,10 @@ pub struct Docroot {
 }
 
 impl Docroot {
-    /// A site of its own (a cache of at most `entries` files, on the same root
+    /// A context of its own (a cache of at most `entries` files, on the same root
     /// descriptor) for one thread, process or loop to serve from.
-    pub fn site(&self, entries: usize) -> Site {
-        Site::new(self.root.clone(), Cache::new(entries, 64 << 20), Limits::default())
+    pub fn ctx(&self, entries: usize) -> Context {
+        Context::new(self.root.clone(), Cache::new(entries, 64 << 20), Limits::default())
     }
 }
 

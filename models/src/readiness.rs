@@ -1,10 +1,10 @@
 //! What the three readiness loops (`busy-poll`, `select`, `poll`) share: their
-//! connections, each a non-blocking socket with its session, one site and one read buffer
+//! connections, each a non-blocking socket with its session, one context and one read buffer
 //! for all of them, accepting, and pumping the connections their wait found ready.
 
 use crate::Docroot;
 use crate::session::{Pumped, READ_BUF, Refusals, Session};
-use c10k_server::conn::Site;
+use c10k_server::conn::Context;
 use c10k_server::driver::sys;
 use std::io::{self, ErrorKind};
 use std::net::{TcpListener, TcpStream};
@@ -20,19 +20,14 @@ pub struct Client {
 
 pub struct Clients {
     pub list: Vec<Client>,
-    site: Site,
+    ctx: Context,
     buf: Vec<u8>,
     refusals: Refusals,
 }
 
 impl Clients {
     pub fn new(docroot: &Docroot) -> io::Result<Clients> {
-        Ok(Clients {
-            list: Vec::new(),
-            site: docroot.site(4096),
-            buf: vec![0; READ_BUF],
-            refusals: Refusals::default(),
-        })
+        Ok(Clients { list: Vec::new(), ctx: docroot.ctx(4096), buf: vec![0; READ_BUF], refusals: Refusals::default() })
     }
 
     /// Accept until the listener is empty. `unfit` says why a connection cannot be held
@@ -60,14 +55,14 @@ impl Clients {
     /// Pump every connection `ready(i)` names (`i` its place in `list` as it was), drop
     /// those that ended.
     pub fn pump(&mut self, ready: impl Fn(usize) -> bool) {
-        let (site, buf) = (&mut self.site, &mut self.buf);
+        let (ctx, buf) = (&mut self.ctx, &mut self.buf);
         let mut i = 0;
         self.list.retain_mut(|c| {
             i += 1;
             if !c.yielded && !ready(i - 1) {
                 return !c.session.linger_over();
             }
-            let pumped = c.session.pump(&c.stream, buf, site);
+            let pumped = c.session.pump(&c.stream, buf, ctx);
             c.yielded = pumped.as_ref().is_ok_and(|p| *p == Pumped::Yielded);
             match pumped {
                 Ok(Pumped::Yielded) => true,

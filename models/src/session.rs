@@ -5,7 +5,7 @@
 //! loop). A blocking socket blocks inside `pump`; a non-blocking one returns `Blocked`.
 
 use c10k_server::conn::outbox::FileRange;
-use c10k_server::conn::{Chunk, Conn, Outbox, Site};
+use c10k_server::conn::{Conn, Context, Outbox, Segment};
 use c10k_server::driver::sys;
 use c10k_server::http::date;
 use c10k_server::http::response::{self, Persistence};
@@ -81,12 +81,12 @@ pub struct Session {
 impl Session {
     /// Send what is queued, read, answer; until the socket blocks, the connection ends or
     /// the read budget is spent. An error ends the connection (the caller drops it).
-    pub fn pump(&mut self, sock: &impl Socket, buf: &mut [u8], site: &mut Site) -> io::Result<Pumped> {
+    pub fn pump(&mut self, sock: &impl Socket, buf: &mut [u8], ctx: &mut Context) -> io::Result<Pumped> {
         for _ in 0..READS_PER_PUMP {
-            while let Some(chunk) = self.out.next_chunk() {
+            while let Some(chunk) = self.out.next_segment() {
                 let sent = match chunk {
-                    Chunk::Bytes(bytes) => sock.send(bytes),
-                    Chunk::File(range) => sock.send_file(range),
+                    Segment::Bytes(bytes) => sock.send(bytes),
+                    Segment::File(range) => sock.send_file(range),
                 };
                 match sent {
                     Ok(0) => return Ok(Pumped::Done),
@@ -100,7 +100,7 @@ impl Session {
                 self.lingering_since = Some(Instant::now());
             }
             if self.held && self.lingering_since.is_none() {
-                self.feed(&[], site);
+                self.feed(&[], ctx);
                 continue;
             }
             // Everything queued has gone. Give the response buffer back before a read that
@@ -112,7 +112,7 @@ impl Session {
             match sock.recv(buf) {
                 Ok(0) => return Ok(Pumped::Done),
                 Ok(_) if self.lingering_since.is_some() => {}
-                Ok(n) => self.feed(&buf[..n], site),
+                Ok(n) => self.feed(&buf[..n], ctx),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Pumped::Blocked { writing: false }),
                 Err(e) => return Err(e),
             }
@@ -131,21 +131,21 @@ impl Session {
     }
 
     /// Answer the input `conn` holds and then `data`, keeping the unparsed rest.
-    fn feed(&mut self, data: &[u8], site: &mut Site) {
-        site.tick(date::unix_ms() / 1000);
-        self.conn.receive(data, site, &mut self.out, u32::MAX);
-        // `Conn::feed` stops early only at a full outbox or a closing connection.
+    fn feed(&mut self, data: &[u8], ctx: &mut Context) {
+        ctx.tick(date::unix_ms() / 1000);
+        self.conn.receive(data, ctx, &mut self.out, u32::MAX);
+        // `Conn::receive` stops early only at a full outbox or a closing connection.
         self.held = self.out.is_full() && !self.conn.closing;
     }
 }
 
 /// Serve a blocking connection until it ends.
-pub fn serve_blocking(stream: &TcpStream, buf: &mut [u8], site: &mut Site) {
+pub fn serve_blocking(stream: &TcpStream, buf: &mut [u8], ctx: &mut Context) {
     // Responses are coalesced before they are written; Nagle would only delay the last.
     let _ = stream.set_nodelay(true);
     let mut session = Session::default();
     loop {
-        match session.pump(stream, buf, site) {
+        match session.pump(stream, buf, ctx) {
             Ok(Pumped::Yielded) => {}
             // Only the linger's read timeout makes a blocking socket say it would block.
             Ok(Pumped::Blocked { .. }) if !session.linger_over() => {}

@@ -4,8 +4,8 @@
 //! went after it (io_uring).
 
 use crate::{Docroot, Served};
-use c10k_server::core::Timeouts;
 use c10k_server::driver::{Driver, Sizing};
+use c10k_server::lifecycle::Timeouts;
 use c10k_server::shard::{Shard, Stop};
 use nix::sys::resource::{Resource, getrlimit};
 use std::net::TcpListener;
@@ -14,7 +14,7 @@ pub fn run<D: Driver>(listener: TcpListener, docroot: &Docroot) -> Served {
     // Every descriptor but a few for the listener, the ring and the files served.
     let (nofile, _) = getrlimit(Resource::RLIMIT_NOFILE)?;
     let sizing = Sizing { max_conns: nofile.saturating_sub(64).max(64) as usize, recv_buffers: None };
-    let shard = Shard::<D>::new(listener, docroot.site(4096), Timeouts::default(), sizing)?;
+    let shard = Shard::<D>::new(listener, docroot.ctx(4096), Timeouts::default(), sizing)?;
     // Nothing sets the flags: the model serves until it is killed.
     shard.run(&Stop::default(), 0)
 }

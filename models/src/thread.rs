@@ -1,7 +1,7 @@
 //! Thread: a thread per connection, blocking I/O. The course started a `threading.Thread`
 //! per accepted socket (socketserver's ThreadingMixIn the same), sharing one interpreter
 //! lock; here threads run truly in parallel, each on a 128 KiB stack (only the pages it
-//! touches are resident) with a site of its own (the file cache is per thread: `Rc`, no
+//! touches are resident) with a context of its own (the file cache is per thread: `Rc`, no
 //! lock). Beyond `--max-threads` live threads, or when the kernel refuses a thread, the
 //! connection is answered 503 and closed.
 
@@ -34,9 +34,9 @@ pub fn run(listener: TcpListener, docroot: Docroot, max_threads: u64) -> Served 
         live.fetch_add(1, Ordering::Relaxed);
         let (done, docroot) = (Arc::clone(&live), Arc::clone(&docroot));
         let spawned = std::thread::Builder::new().stack_size(STACK).spawn(move || {
-            let mut site = docroot.site(16);
+            let mut ctx = docroot.ctx(16);
             let mut buf = vec![0; READ_BUF];
-            serve_blocking(&stream, &mut buf, &mut site);
+            serve_blocking(&stream, &mut buf, &mut ctx);
             done.fetch_sub(1, Ordering::Relaxed);
         });
         if let Err(e) = spawned {

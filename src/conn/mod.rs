@@ -10,10 +10,10 @@ use crate::http::chunked::{ChunkedDecoder, skip_length};
 use crate::http::response::{self, Persistence};
 use crate::http::{BodyFraming, Limits, ParseError, Request, Status, parse};
 use crate::stats::ShardStats;
-pub use outbox::{Chunk, Outbox};
+pub use outbox::{Outbox, Segment};
 
 /// Everything a shard serves from, shared by its connections.
-pub struct Site {
+pub struct Context {
     pub root: Root,
     pub cache: Cache,
     pub limits: Limits,
@@ -27,14 +27,14 @@ pub struct Site {
     pub stats: &'static ShardStats,
     /// With an access log: every answer queued, in order, for the core to log once its
     /// bytes have gone (`None`: no access log, nothing recorded).
-    pub answers: Option<Vec<Answered>>,
+    pub records: Option<Vec<LogRecord>>,
     decoded: Vec<u8>,
     path: Vec<u8>,
 }
 
-impl Site {
-    pub fn new(root: Root, cache: Cache, limits: Limits) -> Site {
-        let mut site = Site {
+impl Context {
+    pub fn new(root: Root, cache: Cache, limits: Limits) -> Context {
+        let mut ctx = Context {
             root,
             cache,
             limits,
@@ -42,12 +42,12 @@ impl Site {
             now: 0,
             draining: false,
             stats: ShardStats::detached(),
-            answers: None,
+            records: None,
             decoded: Vec::new(),
             path: Vec::new(),
         };
-        site.tick(0);
-        site
+        ctx.tick(0);
+        ctx
     }
 
     /// Set the clock (seconds since the epoch); cheap when the second has not changed.
@@ -63,7 +63,7 @@ impl Site {
 /// (`GET / HTTP/1.1`, or what came instead of one), `Referer` and `User-Agent`, in one
 /// allocation.
 #[derive(Debug)]
-pub struct Answered {
+pub struct LogRecord {
     pub status: u16,
     /// Bytes queued for it (head and body).
     pub len: u64,
@@ -94,7 +94,7 @@ pub struct Conn {
     /// Close once everything queued has been sent.
     pub closing: bool,
     /// Requests answered so far (wrapping): tells a shard that a new request began.
-    pub answered: u32,
+    pub responses: u32,
 }
 
 /// What a connection holds of its input between reads, in one allocation that only a
@@ -112,18 +112,12 @@ struct Held {
 impl Conn {
     /// Answer the complete requests at the start of `input`, at most `max_answers` of
     /// them, queueing responses in `out`; returns how many bytes were used. Stops early
-    /// when `out` is full or the connection is to close.
-    pub fn feed(&mut self, input: &[u8], site: &mut Site, out: &mut Outbox, max_answers: u32) -> usize {
-        let used = self.answer_all(input, site, out, max_answers);
-        self.tidy();
-        used
-    }
-
-    /// `feed`, leaving `held` as it is even if emptied (for `receive` to refill).
-    fn answer_all(&mut self, input: &[u8], site: &mut Site, out: &mut Outbox, max_answers: u32) -> usize {
+    /// when `out` is full or the connection is to close. `held` is left as it is, even if
+    /// emptied, for `receive` to refill.
+    fn answer_all(&mut self, input: &[u8], ctx: &mut Context, out: &mut Outbox, max_answers: u32) -> usize {
         let mut pos = 0;
-        let first = self.answered;
-        while !self.closing && !out.is_full() && self.answered.wrapping_sub(first) < max_answers {
+        let first = self.responses;
+        while !self.closing && !out.is_full() && self.responses.wrapping_sub(first) < max_answers {
             if let Some(body) = self.held.as_mut().and_then(|held| held.body.as_mut()) {
                 let rest = &input[pos..];
                 let discarded = match &mut body.framing {
@@ -137,13 +131,13 @@ impl Conn {
                             break;
                         }
                         let body = self.take_body();
-                        if let Ok(Status::Complete(req, _)) = parse(&body.head, &site.limits) {
-                            self.answer(&req, site, out);
+                        if let Ok(Status::Complete(req, _)) = parse(&body.head, &ctx.limits) {
+                            self.answer(&req, ctx, out);
                         }
                     }
                     Err(e) => {
                         let body = self.take_body();
-                        self.refuse(e, false, first_line(&body.head), site, out);
+                        self.refuse(e, false, first_line(&body.head), ctx, out);
                     }
                 }
                 continue;
@@ -151,24 +145,24 @@ impl Conn {
             if pos == input.len() {
                 break;
             }
-            match parse(&input[pos..], &site.limits) {
+            match parse(&input[pos..], &ctx.limits) {
                 Ok(Status::Partial) => break,
-                Err(e) => self.refuse(e, false, first_line(&input[pos..]), site, out),
+                Err(e) => self.refuse(e, false, first_line(&input[pos..]), ctx, out),
                 Ok(Status::Complete(req, n)) => {
                     let head = &input[pos..pos + n];
                     pos += n;
                     match req.body {
-                        BodyFraming::None => self.answer(&req, site, out),
-                        BodyFraming::Length(len) if len > site.limits.max_body => {
+                        BodyFraming::None => self.answer(&req, ctx, out),
+                        BodyFraming::Length(len) if len > ctx.limits.max_body => {
                             let head_only = req.method == crate::http::Method::Head;
-                            self.refuse(ParseError::BodyTooLarge, head_only, req.line, site, out)
+                            self.refuse(ParseError::BodyTooLarge, head_only, req.line, ctx, out)
                         }
                         BodyFraming::Length(len) => {
                             self.held.get_or_insert_default().body =
                                 Some(Body { head: head.into(), framing: Discard::Length(len) })
                         }
                         BodyFraming::Chunked => {
-                            let dec = ChunkedDecoder::new(site.limits.max_body);
+                            let dec = ChunkedDecoder::new(ctx.limits.max_body);
                             self.held.get_or_insert_default().body =
                                 Some(Body { head: head.into(), framing: Discard::Chunked(dec) })
                         }
@@ -179,20 +173,20 @@ impl Conn {
         if self.closing { input.len() } else { pos }
     }
 
-    /// `feed` over the input held followed by `data`: the unparsed rest is held, copied
+    /// `answer_all` over the input held followed by `data`: the unparsed rest is held, copied
     /// only when it must outlive `data` (and input held and used up gives its memory back:
     /// an idle connection owns none). Returns how many bytes were left unparsed.
-    pub fn receive(&mut self, data: &[u8], site: &mut Site, out: &mut Outbox, max_answers: u32) -> usize {
+    pub fn receive(&mut self, data: &[u8], ctx: &mut Context, out: &mut Outbox, max_answers: u32) -> usize {
         let mut pending = self.held.as_mut().map(|held| std::mem::take(&mut held.pending)).unwrap_or_default();
         let tail = if pending.is_empty() {
-            let used = self.answer_all(data, site, out, max_answers);
+            let used = self.answer_all(data, ctx, out, max_answers);
             if used < data.len() {
                 pending = data[used..].to_vec();
             }
             data.len() - used
         } else {
             pending.extend_from_slice(data);
-            let used = self.answer_all(&pending, site, out, max_answers);
+            let used = self.answer_all(&pending, ctx, out, max_answers);
             pending.drain(..used);
             pending.len()
         };
@@ -232,49 +226,49 @@ impl Conn {
         }
     }
 
-    fn answer(&mut self, req: &Request<'_>, site: &mut Site, out: &mut Outbox) {
+    fn answer(&mut self, req: &Request<'_>, ctx: &mut Context, out: &mut Outbox) {
         let persistence = match (req.keep_alive, req.version) {
-            _ if site.draining => Persistence::Close,
+            _ if ctx.draining => Persistence::Close,
             (false, _) => Persistence::Close,
             (true, crate::http::Version::Http10) => Persistence::KeepAlive,
             (true, crate::http::Version::Http11) => Persistence::Default,
         };
         self.closing |= persistence == Persistence::Close;
-        self.answered = self.answered.wrapping_add(1);
-        let queued = site.answers.is_some().then(|| out.queued_len());
-        let status = serve::respond(req, persistence, site, out);
-        site.stats.response(status);
-        if let (Some(answers), Some(before)) = (&mut site.answers, queued) {
+        self.responses = self.responses.wrapping_add(1);
+        let queued = ctx.records.is_some().then(|| out.queued_len());
+        let status = serve::respond(req, persistence, ctx, out);
+        ctx.stats.response(status);
+        if let (Some(answers), Some(before)) = (&mut ctx.records, queued) {
             let field = |name| req.header(name).unwrap_or_default();
             let len = out.queued_len() - before;
-            answers.push(Answered::new(status, len, req.line, field("referer"), field("user-agent")));
+            answers.push(LogRecord::new(status, len, req.line, field("referer"), field("user-agent")));
         }
     }
 
     /// Answer a request that cannot be read, then close: its framing is in doubt.
     /// `line` is the request line, or what came instead of one, for the access log.
-    fn refuse(&mut self, e: ParseError, head_only: bool, line: &[u8], site: &mut Site, out: &mut Outbox) {
+    fn refuse(&mut self, e: ParseError, head_only: bool, line: &[u8], ctx: &mut Context, out: &mut Outbox) {
         let before = out.queued_len();
-        response::error(&mut out.bytes, e.status(), &site.date, Persistence::Close, head_only, &[]);
+        response::error(&mut out.bytes, e.status(), &ctx.date, Persistence::Close, head_only, &[]);
         self.closing = true;
-        site.stats.response(e.status());
-        site.stats.parse_error(e.status());
-        if let Some(answers) = &mut site.answers {
+        ctx.stats.response(e.status());
+        ctx.stats.parse_error(e.status());
+        if let Some(answers) = &mut ctx.records {
             let len = out.queued_len() - before;
-            answers.push(Answered::without_request(e.status(), len, line));
+            answers.push(LogRecord::without_request(e.status(), len, line));
         }
     }
 }
 
-impl Answered {
-    pub fn new(status: u16, len: u64, request: &[u8], referer: &[u8], user_agent: &[u8]) -> Answered {
+impl LogRecord {
+    pub fn new(status: u16, len: u64, request: &[u8], referer: &[u8], user_agent: &[u8]) -> LogRecord {
         let text = [request, referer, user_agent].concat().into_boxed_slice();
-        Answered { status, len, text, request_end: request.len(), referer_end: request.len() + referer.len() }
+        LogRecord { status, len, text, request_end: request.len(), referer_end: request.len() + referer.len() }
     }
 
     /// An answer to no readable request (`line` is what came instead, as far as known).
-    pub fn without_request(status: u16, len: u64, line: &[u8]) -> Answered {
-        Answered::new(status, len, line, b"", b"")
+    pub fn without_request(status: u16, len: u64, line: &[u8]) -> LogRecord {
+        LogRecord::new(status, len, line, b"", b"")
     }
 
     pub fn request(&self) -> &[u8] {

@@ -22,12 +22,12 @@ pub struct Outbox {
     files: VecDeque<FileRange>,
     /// Requests it answers, for whoever times them once all of it has gone: kept here
     /// rather than beside every connection, since only connections with output have one.
-    pub answers: u32,
+    pub responses: u32,
 }
 
 /// The next piece to send.
 #[derive(Debug)]
-pub enum Chunk<'a> {
+pub enum Segment<'a> {
     Bytes(&'a [u8]),
     File(&'a FileRange),
 }
@@ -53,16 +53,16 @@ impl Outbox {
         self.bytes.len() - self.sent >= 256 * 1024 || self.files.len() >= 16
     }
 
-    pub fn next_chunk(&self) -> Option<Chunk<'_>> {
+    pub fn next_segment(&self) -> Option<Segment<'_>> {
         let stop = self.files.front().map_or(self.bytes.len(), |f| f.at);
         if self.sent < stop {
-            Some(Chunk::Bytes(&self.bytes[self.sent..stop]))
+            Some(Segment::Bytes(&self.bytes[self.sent..stop]))
         } else {
-            self.files.front().map(Chunk::File)
+            self.files.front().map(Segment::File)
         }
     }
 
-    /// `n` bytes of the chunk `next_chunk` gave went out.
+    /// `n` bytes of the chunk `next_segment` gave went out.
     pub fn advance(&mut self, n: usize) {
         let stop = self.files.front().map_or(self.bytes.len(), |f| f.at);
         if self.sent < stop {
@@ -85,21 +85,7 @@ impl Outbox {
         self.bytes.clear();
         self.sent = 0;
         self.files.clear();
-        self.answers = 0;
-    }
-
-    /// Move what is unsent into a new outbox sized to fit, leaving this one empty for
-    /// reuse: a shard's shared outbox hands a blocked connection only its own remainder.
-    pub fn take_rest(&mut self) -> Outbox {
-        let sent = self.sent;
-        let rest = Outbox {
-            bytes: self.bytes[sent..].to_vec(),
-            sent: 0,
-            files: self.files.drain(..).map(|f| FileRange { at: f.at - sent, ..f }).collect(),
-            answers: self.answers,
-        };
-        self.clear();
-        rest
+        self.responses = 0;
     }
 }
 
@@ -109,10 +95,10 @@ mod tests {
 
     fn drain(out: &mut Outbox, step: usize) -> Vec<String> {
         let mut seen = Vec::new();
-        while let Some(chunk) = out.next_chunk() {
+        while let Some(chunk) = out.next_segment() {
             let (desc, len) = match chunk {
-                Chunk::Bytes(b) => (String::from_utf8_lossy(&b[..b.len().min(step)]).into_owned(), b.len().min(step)),
-                Chunk::File(f) => {
+                Segment::Bytes(b) => (String::from_utf8_lossy(&b[..b.len().min(step)]).into_owned(), b.len().min(step)),
+                Segment::File(f) => {
                     (format!("file@{}+{}", f.offset, f.len.min(step as u64)), f.len.min(step as u64) as usize)
                 }
             };
@@ -131,18 +117,5 @@ mod tests {
         out.bytes.extend_from_slice(b"head2");
         assert_eq!(drain(&mut out, 3), ["hea", "d1", "file@10+3", "file@13+1", "hea", "d2"]);
         assert!(out.is_empty());
-    }
-
-    #[test]
-    fn take_rest_keeps_positions() {
-        let file = Rc::new(File::open("/dev/null").unwrap());
-        let mut out = Outbox::default();
-        out.bytes.extend_from_slice(b"abcdef");
-        out.push_file(&file, 0, 2);
-        out.bytes.extend_from_slice(b"gh");
-        out.advance(4);
-        let mut rest = out.take_rest();
-        assert!(out.is_empty());
-        assert_eq!(drain(&mut rest, 100), ["ef", "file@0+2", "gh"]);
     }
 }

@@ -1,7 +1,7 @@
 //! Static-file semantics: method, target → file, content negotiation, conditionals and
 //! ranges (RFC 9110 §9, §12, §13, §14), turned into a queued response.
 
-use super::{Outbox, Site};
+use super::{Context, Outbox};
 use crate::files::cache::{Content, Lookup};
 use crate::files::{Entry, Rep, TargetError, normalize};
 use crate::http::fields::{AcceptEncoding, ByteRange, byte_range, if_range, none_match};
@@ -11,7 +11,7 @@ use crate::http::{Method, Request, date};
 const ALLOW: (&[u8], &[u8]) = (b"Allow", b"GET, HEAD, OPTIONS");
 
 /// Queue the response to `req`; its status.
-pub fn respond(req: &Request<'_>, persistence: Persistence, site: &mut Site, out: &mut Outbox) -> u16 {
+pub fn respond(req: &Request<'_>, persistence: Persistence, ctx: &mut Context, out: &mut Outbox) -> u16 {
     let head_only = req.method == Method::Head;
     let error = |out: &mut Outbox, status, extra: &[(&[u8], &[u8])], date: &[u8]| {
         response::error(&mut out.bytes, status, date, persistence, head_only, extra);
@@ -22,37 +22,37 @@ pub fn respond(req: &Request<'_>, persistence: Persistence, site: &mut Site, out
             // 204 carries no Content-Length (RFC 9110 §8.6).
             response::start(&mut out.bytes, 204);
             response::field(&mut out.bytes, ALLOW.0, ALLOW.1);
-            response::finish(&mut out.bytes, &site.date, persistence);
+            response::finish(&mut out.bytes, &ctx.date, persistence);
             return 204;
         }
-        Method::Other(_) => return error(out, 405, &[ALLOW], &site.date),
+        Method::Other(_) => return error(out, 405, &[ALLOW], &ctx.date),
         Method::Get | Method::Head => {}
     }
-    let target = match normalize(req.target, &mut site.decoded, &mut site.path) {
+    let target = match normalize(req.target, &mut ctx.decoded, &mut ctx.path) {
         Ok(t) => t,
-        Err(TargetError::BadRequest) => return error(out, 400, &[], &site.date),
-        Err(TargetError::Hidden) => return error(out, 404, &[], &site.date),
+        Err(TargetError::BadRequest) => return error(out, 400, &[], &ctx.date),
+        Err(TargetError::Hidden) => return error(out, 404, &[], &ctx.date),
     };
     if target.trailing_slash {
-        let index: &[u8] = if site.path.is_empty() { b"index.html" } else { b"/index.html" };
-        site.path.extend_from_slice(index);
+        let index: &[u8] = if ctx.path.is_empty() { b"index.html" } else { b"/index.html" };
+        ctx.path.extend_from_slice(index);
     }
-    match site.cache.lookup(&site.root, &site.path, site.now) {
-        Lookup::File(entry) => serve_file(req, entry, persistence, &site.date, out),
+    match ctx.cache.lookup(&ctx.root, &ctx.path, ctx.now) {
+        Lookup::File(entry) => serve_file(req, entry, persistence, &ctx.date, out),
         Lookup::Directory if !target.trailing_slash => {
-            let mut location = Vec::with_capacity(site.path.len() + 8);
+            let mut location = Vec::with_capacity(ctx.path.len() + 8);
             location.push(b'/');
-            percent_encode(&site.path, &mut location);
+            percent_encode(&ctx.path, &mut location);
             location.push(b'/');
             if let Some(q) = target.query {
                 location.push(b'?');
                 location.extend_from_slice(q);
             }
-            error(out, 301, &[(b"Location", &location)], &site.date)
+            error(out, 301, &[(b"Location", &location)], &ctx.date)
         }
-        Lookup::Directory | Lookup::NotFound => error(out, 404, &[], &site.date),
-        Lookup::Forbidden => error(out, 403, &[], &site.date),
-        Lookup::Failed(_) => error(out, 500, &[], &site.date),
+        Lookup::Directory | Lookup::NotFound => error(out, 404, &[], &ctx.date),
+        Lookup::Forbidden => error(out, 403, &[], &ctx.date),
+        Lookup::Failed(_) => error(out, 500, &[], &ctx.date),
     }
 }
 

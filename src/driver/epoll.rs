@@ -6,8 +6,8 @@
 //! drained the socket. One read buffer serves every connection of the shard.
 
 use super::{ACCEPT_BUDGET, Driver, Sizing, sys};
-use crate::conn::Chunk;
-use crate::core::{Action, Core, Event, Step, Token};
+use crate::conn::Segment;
+use crate::lifecycle::{Action, Core, Event, Step, Token};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use std::io::{self, ErrorKind};
@@ -242,11 +242,11 @@ fn receive<'b>(io: &mut ConnIo, buf: &'b mut [u8]) -> Option<Event<'b>> {
 }
 
 /// Send once if the socket has room.
-fn send(io: &mut ConnIo, chunk: Chunk<'_>) -> Option<Event<'static>> {
+fn send(io: &mut ConnIo, chunk: Segment<'_>) -> Option<Event<'static>> {
     while io.writable {
         let (sent, len) = match chunk {
-            Chunk::Bytes(bytes) => (sys::write(&io.stream, bytes), bytes.len()),
-            Chunk::File(range) => (sys::send_file(&io.stream, range), sys::send_file_len(range)),
+            Segment::Bytes(bytes) => (sys::write(&io.stream, bytes), bytes.len()),
+            Segment::File(range) => (sys::send_file(&io.stream, range), sys::send_file_len(range)),
         };
         match sent {
             // A file that shrank under us, or a socket that takes nothing: the response

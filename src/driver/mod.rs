@@ -39,7 +39,7 @@ mod ring;
 pub mod sys;
 pub mod uring;
 
-use crate::core::{Core, Token};
+use crate::lifecycle::{Core, Token};
 use std::io;
 use std::net::TcpListener;
 use std::time::Duration;
@@ -110,8 +110,8 @@ mod tests {
     fn a_connection_costs_at_most_72_bytes_of_slab() {
         // At 10,000 idle connections every byte here is 10 kB of the shard's memory.
         for (backend, bytes) in [
-            ("epoll", crate::core::slot_bytes::<super::epoll::ConnIo>()),
-            ("io_uring", crate::core::slot_bytes::<super::uring::ConnIo>()),
+            ("epoll", crate::lifecycle::slot_bytes::<super::epoll::ConnIo>()),
+            ("io_uring", crate::lifecycle::slot_bytes::<super::uring::ConnIo>()),
         ] {
             assert!(bytes <= 72, "an {backend} connection's slab entry is {bytes} bytes");
         }

@@ -10,8 +10,8 @@
 
 use super::ring::{BUF_GROUP, Completion, OP_CANCEL, Ring, Uring};
 use super::{ACCEPT_BUDGET, Driver, Sizing, sys};
-use crate::conn::Chunk;
-use crate::core::{Action, Core, Event, Millis, Step, Token};
+use crate::conn::Segment;
+use crate::lifecycle::{Action, Core, Event, Millis, Step, Token};
 use io_uring::types::{CancelBuilder, Fd};
 use io_uring::{cqueue, opcode};
 use nix::libc;
@@ -316,12 +316,12 @@ fn drive(ring: &mut Ring, core: &mut Core<ConnIo>, token: Token, event: Event<'_
         event = match action {
             Action::Receive | Action::Drain | Action::Yield => return,
             Action::Send(_) if io.sending => return,
-            Action::Send(Chunk::Bytes(bytes)) => {
+            Action::Send(Segment::Bytes(bytes)) => {
                 let len = bytes.len().min(u32::MAX as usize) as u32;
                 io.sending = true;
                 return ring.push(opcode::Send::new(fd, bytes.as_ptr(), len).build().user_data(OP_SEND | token.0));
             }
-            Action::Send(Chunk::File(range)) => match sys::send_file(&io.stream, range) {
+            Action::Send(Segment::File(range)) => match sys::send_file(&io.stream, range) {
                 Ok(n) if n > 0 => Event::Sent(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     io.sending = true;

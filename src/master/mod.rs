@@ -32,7 +32,7 @@ use supervise::ended;
 pub use worker::run_worker;
 
 use crate::config::Config;
-use crate::conn::Site;
+use crate::conn::Context;
 use crate::driver::epoll::EpollDriver;
 use crate::driver::uring::{self, UringDriver};
 use crate::driver::{Backend, Driver, Sizing, sys};

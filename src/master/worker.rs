@@ -50,17 +50,17 @@ fn serve<D: Driver>(config: &Config, listen_fd: i32, ready_fd: i32, core: &str, 
     let mut ready = sys::inherited_pipe(ready_fd)?;
     let root = Root::open(&config.root)
         .map_err(|e| io::Error::new(e.kind(), format!("--root {}: {e}", config.root.display())))?;
-    let mut site = Site::new(root, Cache::new(4096, 64 << 20), config.limits());
+    let mut ctx = Context::new(root, Cache::new(4096, 64 << 20), config.limits());
     let blocks = std::env::var(STATS_BLOCKS_ENV).ok().and_then(|n| n.parse().ok());
     if let (Some(fd), Some(blocks)) = (std::env::var(STATS_FD_ENV).ok().and_then(|f| f.parse().ok()), blocks) {
         let index = config.worker.unwrap_or(0);
-        site.stats = sys::inherited_stats(fd, blocks)?
+        ctx.stats = sys::inherited_stats(fd, blocks)?
             .get(index)
             .ok_or_else(|| io::Error::other(format!("no counters for shard {index}")))?;
     }
     let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
     let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };
-    let mut shard = Shard::<D>::new(listener, site, config.timeouts(), sizing)?;
+    let mut shard = Shard::<D>::new(listener, ctx, config.timeouts(), sizing)?;
     if config.access_log != "off" {
         let file = sys::LogFile::open(&config.access_log)
             .map_err(|e| io::Error::new(e.kind(), format!("--access-log {}: {e}", config.access_log)))?;

@@ -2,7 +2,7 @@
 //! response cut short, when its connection ends, with the bytes that did go). Lines
 //! collect in the shard's buffer; the shard writes the buffer whole, once a turn.
 
-use crate::conn::Answered;
+use crate::conn::LogRecord;
 use crate::http::date::Civil;
 use crate::http::response::push_u64;
 use std::collections::VecDeque;
@@ -19,7 +19,7 @@ pub enum LogFormat {
 
 /// A response queued and not yet whole on the wire.
 struct Entry {
-    answer: Answered,
+    answer: LogRecord,
     sent: u64,
     /// When its request began (µs on the shard's clock) and the wall second it did.
     began_us: u64,
@@ -59,7 +59,7 @@ impl AccessLog {
         &mut self.conns[key]
     }
 
-    pub(super) fn opened(&mut self, key: usize, peer: Option<SocketAddr>) {
+    pub fn opened(&mut self, key: usize, peer: Option<SocketAddr>) {
         let conn = self.conn(key);
         conn.0.clear();
         if let Some(peer) = peer {
@@ -68,12 +68,12 @@ impl AccessLog {
         conn.1.clear();
     }
 
-    pub(super) fn queued(&mut self, key: usize, answer: Answered, began_us: u64, wall: u64) {
+    pub fn queued(&mut self, key: usize, answer: LogRecord, began_us: u64, wall: u64) {
         self.conn(key).1.push_back(Entry { answer, sent: 0, began_us, wall });
     }
 
     /// `n` bytes of `key`'s output went out: log the responses that are now whole.
-    pub(super) fn sent(&mut self, key: usize, mut n: u64, now_us: u64) {
+    pub fn sent(&mut self, key: usize, mut n: u64, now_us: u64) {
         while n > 0 {
             let Some(entry) = self.conn(key).1.front_mut() else { return };
             let take = n.min(entry.answer.len - entry.sent);
@@ -88,7 +88,7 @@ impl AccessLog {
     }
 
     /// The connection is gone: log what it had queued, with the bytes that did go.
-    pub(super) fn closed(&mut self, key: usize, now_us: u64) {
+    pub fn closed(&mut self, key: usize, now_us: u64) {
         if let Some((_, entries)) = self.conns.get_mut(key) {
             for entry in std::mem::take(entries) {
                 self.line(key, &entry, now_us);
@@ -257,8 +257,8 @@ fn iso_time(secs: u64) -> String {
 mod tests {
     use super::*;
 
-    fn answered(status: u16, len: u64, request: &[u8]) -> Answered {
-        Answered::new(status, len, request, b"http://r/", b"ua \"x\"")
+    fn answered(status: u16, len: u64, request: &[u8]) -> LogRecord {
+        LogRecord::new(status, len, request, b"http://r/", b"ua \"x\"")
     }
 
     #[test]

@@ -19,17 +19,16 @@
 
 #![forbid(unsafe_code)]
 
-mod access;
 mod idle;
-mod lifecycle;
 #[cfg(test)]
 mod tests;
 pub mod timer;
 mod token;
+mod transitions;
 
-use crate::conn::{Chunk, Conn, Outbox, Site};
+use crate::access::AccessLog;
+use crate::conn::{Conn, Context, Outbox, Segment};
 use crate::stats;
-pub use access::{AccessLog, LogFormat};
 use slab::Slab;
 pub use token::Token;
 
@@ -92,7 +91,7 @@ pub enum Action<'a> {
     /// Take input: read if the socket has any, else wait for it.
     Receive,
     /// Send (a prefix of) this chunk and report `Sent`. The bytes stay put until then.
-    Send(Chunk<'a>),
+    Send(Segment<'a>),
     /// Shut our side of the connection (FIN) and report `Shut`.
     Shutdown,
     /// Read and discard input until the client closes or the linger deadline passes.
@@ -195,7 +194,7 @@ struct Slot<C> {
 /// Every connection of a shard and what serves them; no I/O.
 pub struct Core<C> {
     slots: Slab<Slot<C>>,
-    pub site: Site,
+    pub ctx: Context,
     timeouts: Timeouts,
     max_conns: usize,
     /// Where answers are built; moved into a connection (swapped with a pooled outbox)
@@ -242,13 +241,13 @@ const SLAB_RESERVE: usize = 16 * 1024;
 const POOLED_CAPACITY: usize = 256 * 1024;
 
 impl<C> Core<C> {
-    /// A core whose clock reads `now`, serving `site` (its `Date` set from `wall`, seconds
+    /// A core whose clock reads `now`, serving `ctx` (its `Date` set from `wall`, seconds
     /// since the epoch), holding at most `max_conns` connections.
-    pub fn new(mut site: Site, timeouts: Timeouts, max_conns: usize, now: Millis, wall: u64) -> Self {
-        site.tick(wall);
+    pub fn new(mut ctx: Context, timeouts: Timeouts, max_conns: usize, now: Millis, wall: u64) -> Self {
+        ctx.tick(wall);
         Core {
             slots: Slab::with_capacity(max_conns.min(SLAB_RESERVE)),
-            site,
+            ctx,
             timeouts,
             max_conns,
             scratch: Outbox::default(),
@@ -273,7 +272,7 @@ impl<C> Core<C> {
         self.now = self.now.max(now);
         self.now_us = self.now_us.max(self.now * 1000);
         self.turn = self.turn.wrapping_add(1);
-        self.site.tick(wall);
+        self.ctx.tick(wall);
     }
 
     pub fn now(&self) -> Millis {
@@ -287,7 +286,7 @@ impl<C> Core<C> {
 
     /// Log every response from now on into `log` (its buffer is the shard's to write).
     pub fn log_access(&mut self, log: AccessLog) {
-        self.site.answers = Some(Vec::new());
+        self.ctx.records = Some(Vec::new());
         self.access = Some(log);
     }
 
@@ -359,7 +358,7 @@ impl<C> Core<C> {
         if let Some(log) = &mut self.access {
             log.opened(key, None);
         }
-        stats::add(&self.site.stats.accepted, 1);
+        stats::add(&self.ctx.stats.accepted, 1);
         self.settle(key);
         Ok(token)
     }
@@ -395,7 +394,7 @@ impl<C> Core<C> {
         let Slot { conn, io, .. } = slot;
         let action = match next {
             Next::Receive => Action::Receive,
-            Next::Send => match conn.out.as_deref().and_then(Outbox::next_chunk) {
+            Next::Send => match conn.out.as_deref().and_then(Outbox::next_segment) {
                 Some(chunk) => Action::Send(chunk),
                 None => unreachable!("decide says Send only while output is queued"),
             },
@@ -414,7 +413,7 @@ impl<C> Core<C> {
         let key = self.live(token)?;
         self.idle_unlink(key);
         let slot = self.slots.remove(key);
-        stats::add(&self.site.stats.closed, 1);
+        stats::add(&self.ctx.stats.closed, 1);
         if let Some(log) = &mut self.access {
             log.closed(key, self.now_us);
         }
@@ -463,7 +462,7 @@ impl<C> Core<C> {
     /// ones are closed within `DRAIN_IDLE`. Requests received are answered and responses
     /// in flight finish; the shard is done when `is_empty`.
     pub fn drain(&mut self) {
-        if std::mem::replace(&mut self.site.draining, true) {
+        if std::mem::replace(&mut self.ctx.draining, true) {
             return;
         }
         let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
@@ -475,10 +474,6 @@ impl<C> Core<C> {
                 self.settle(key);
             }
         }
-    }
-
-    pub fn is_draining(&self) -> bool {
-        self.site.draining
     }
 
     /// Close every connection now (a drain ran out of time, or the stop is immediate): one

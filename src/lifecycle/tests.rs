@@ -10,7 +10,7 @@ const BIG: usize = 1 << 20;
 const GET_INDEX: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
 const GET_BIG: &[u8] = b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
 
-fn site() -> Site {
+fn ctx() -> Context {
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("c10k-core-{}", std::process::id()));
@@ -19,7 +19,7 @@ fn site() -> Site {
         std::fs::write(dir.join("big.bin"), vec![7u8; BIG]).unwrap();
         dir
     });
-    Site::new(Root::open(dir).unwrap(), Cache::new(64, 1 << 20), Limits::default())
+    Context::new(Root::open(dir).unwrap(), Cache::new(64, 1 << 20), Limits::default())
 }
 
 fn timeouts() -> Timeouts {
@@ -27,7 +27,7 @@ fn timeouts() -> Timeouts {
 }
 
 fn core_with(max_conns: usize) -> Core<()> {
-    Core::new(site(), timeouts(), max_conns, 0, WALL)
+    Core::new(ctx(), timeouts(), max_conns, 0, WALL)
 }
 
 /// The action without its borrow.
@@ -55,11 +55,11 @@ fn run(core: &mut Core<()>, token: Token, event: Event<'_>) -> (Vec<u8>, Next) {
     loop {
         let step = core.step(token, event).expect("the connection is gone");
         let n = match step.action {
-            Action::Send(Chunk::Bytes(b)) => {
+            Action::Send(Segment::Bytes(b)) => {
                 sent.extend_from_slice(b);
                 b.len()
             }
-            Action::Send(Chunk::File(r)) => {
+            Action::Send(Segment::File(r)) => {
                 sent.resize(sent.len() + r.len as usize, b'#');
                 r.len as usize
             }
@@ -95,7 +95,7 @@ fn downloading(core: &mut Core<()>, now: Millis) -> Token {
     at(core, now);
     let t = core.accept(()).unwrap();
     let Some(s) = core.step(t, Event::Received(GET_BIG)) else { panic!("gone") };
-    let Action::Send(Chunk::Bytes(head)) = s.action else { panic!("{:?}", s.action) };
+    let Action::Send(Segment::Bytes(head)) = s.action else { panic!("{:?}", s.action) };
     let n = head.len();
     assert_eq!(step(core, t, Event::Sent(n)), Next::Send, "the body follows the head");
     t
@@ -118,7 +118,7 @@ fn a_slow_reader_that_keeps_reading_is_never_cut() {
     assert!(now >= 600_000, "the test ran long enough to outlast every timeout");
     assert_eq!(step(&mut core, t, Event::Sent(0)), Next::Send);
     let Some(s) = core.step(t, Event::Resume) else { panic!("gone") };
-    let Action::Send(Chunk::File(r)) = s.action else { panic!("{:?}", s.action) };
+    let Action::Send(Segment::File(r)) = s.action else { panic!("{:?}", s.action) };
     let rest = r.len as usize;
     assert_eq!(step(&mut core, t, Event::Sent(rest)), Next::Receive, "whole, and kept alive");
 }
@@ -311,7 +311,7 @@ fn a_released_slot_is_not_reached_by_its_old_token() {
 fn the_wheel_holds_an_entry_per_connection_not_per_request() {
     // The defaults, where each response's send deadline (60 s) comes before the
     // keep-alive deadline (75 s) it interrupts.
-    let mut core: Core<()> = Core::new(site(), Timeouts::default(), 10, 0, WALL);
+    let mut core: Core<()> = Core::new(ctx(), Timeouts::default(), 10, 0, WALL);
     let t = core.accept(()).unwrap();
     // A request every 100 ms for 200 s: past the first deadline filed, so that the
     // connection is refiled at its keep-alive deadline and each send deadline is earlier.
@@ -444,7 +444,7 @@ fn close_all_resets_only_connections_with_output_unsent() {
 fn what_happens_is_counted_once_where_it_happens() {
     use crate::stats::{TimeoutKind, get};
     let mut core = core_with(10);
-    let s = core.site.stats;
+    let s = core.ctx.stats;
     let t = core.accept(()).unwrap();
     at(&mut core, 1_000);
     let pipelined = [GET_INDEX, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"].concat();

@@ -4,7 +4,7 @@
 
 use super::timer::{NOT_FILED, tick_at_or_after, tick_of};
 use super::{ANSWER_COST, Core, DRAIN_IDLE, Event, Flags, Next, Phase, TURN_BUDGET, Timer, Token};
-use crate::conn::{Answered, Conn};
+use crate::conn::{Conn, LogRecord};
 use crate::http::response::{self, Persistence};
 use crate::stats::{self, TimeoutKind};
 
@@ -36,7 +36,7 @@ impl<C> Core<C> {
             }
             Event::Sent(n) => {
                 slot.spent = slot.spent.saturating_add(n.min(TURN_BUDGET as usize) as u32);
-                stats::add(&self.site.stats.bytes_sent, n as u64);
+                stats::add(&self.ctx.stats.bytes_sent, n as u64);
                 if let Some(log) = &mut self.access {
                     log.sent(key, n as u64, self.now_us);
                 }
@@ -51,7 +51,7 @@ impl<C> Core<C> {
                 {
                     // Every answer in it has gone: their response time is now known.
                     let ms = self.now_us.saturating_sub(slot.began) / 1000;
-                    self.site.stats.latency(ms, u64::from(out.answers));
+                    self.ctx.stats.latency(ms, u64::from(out.responses));
                     self.recycle(out);
                 }
             }
@@ -105,10 +105,10 @@ impl<C> Core<C> {
     /// pooled outbox (within the turn's budget); `Conn::receive` keeps the unparsed tail.
     fn feed(&mut self, key: usize, data: &[u8]) {
         let slot = &mut self.slots[key];
-        let answered = slot.conn.answered;
+        let answered = slot.conn.responses;
         let max_answers = (TURN_BUDGET - slot.spent.min(TURN_BUDGET)).div_ceil(ANSWER_COST);
-        let tail = slot.conn.receive(data, &mut self.site, &mut self.scratch, max_answers);
-        let answers = slot.conn.answered.wrapping_sub(answered);
+        let tail = slot.conn.receive(data, &mut self.ctx, &mut self.scratch, max_answers);
+        let answers = slot.conn.responses.wrapping_sub(answered);
         slot.spent = slot.spent.saturating_add(answers.saturating_mul(ANSWER_COST));
         // Stopped with input left for a reason other than an incomplete request: what is
         // left may hold whole requests, for after the output has gone.
@@ -118,16 +118,16 @@ impl<C> Core<C> {
             // A request ended: whatever follows gets its own deadline.
             slot.timer = Timer::None;
         }
-        if let (Some(log), Some(answered)) = (&mut self.access, &mut self.site.answers) {
+        if let (Some(log), Some(answered)) = (&mut self.access, &mut self.ctx.records) {
             for answer in answered.drain(..) {
-                log.queued(key, answer, slot.began, self.site.now);
+                log.queued(key, answer, slot.began, self.ctx.now);
             }
         }
         if !self.scratch.is_empty() {
             let mut out = self.pool.pop().unwrap_or_default();
             std::mem::swap(&mut *out, &mut self.scratch);
             // Fed only while no output waits, so these are the answers it holds.
-            out.answers = answers;
+            out.responses = answers;
             slot.conn.out = Some(out);
         }
     }
@@ -148,7 +148,7 @@ impl<C> Core<C> {
         };
         // Only a keep-alive connection between requests is evictable: a new one may have
         // its first request in the socket, unread yet.
-        let idle = timer == Timer::Idle && slot.conn.answered > 0;
+        let idle = timer == Timer::Idle && slot.conn.responses > 0;
         if idle != slot.flags.has(Flags::IDLE) {
             if idle { self.idle_push(key) } else { self.idle_unlink(key) }
         }
@@ -160,13 +160,13 @@ impl<C> Core<C> {
         let mut after = match timer {
             Timer::None => return,
             // A new connection waits for its first request as long as a request may take.
-            Timer::Idle if slot.conn.answered == 0 => self.timeouts.request,
+            Timer::Idle if slot.conn.responses == 0 => self.timeouts.request,
             Timer::Idle => self.timeouts.keepalive,
             Timer::Request => self.timeouts.request,
             Timer::Send => self.timeouts.send,
             Timer::Linger => self.timeouts.linger,
         };
-        if self.site.draining && matches!(timer, Timer::Idle | Timer::Linger) {
+        if self.ctx.draining && matches!(timer, Timer::Idle | Timer::Linger) {
             after = after.min(DRAIN_IDLE);
         }
         let tick = tick_at_or_after(self.now + after);
@@ -205,12 +205,12 @@ impl<C> Core<C> {
                 slot.filed = self.wheel.schedule(token, slot.deadline);
                 continue;
             }
-            let stats = self.site.stats;
+            let stats = self.ctx.stats;
             match slot.timer {
                 // A drain letting idle connections go is no timeout.
-                Timer::Idle if self.site.draining => {}
+                Timer::Idle if self.ctx.draining => {}
                 // A new connection that sent nothing waited as long as a request may take.
-                Timer::Idle if slot.conn.answered > 0 => stats.timeout(TimeoutKind::Keepalive),
+                Timer::Idle if slot.conn.responses > 0 => stats.timeout(TimeoutKind::Keepalive),
                 Timer::Request | Timer::Idle => stats.timeout(TimeoutKind::Request),
                 Timer::Send => stats.timeout(TimeoutKind::Send),
                 Timer::Linger | Timer::None => {}
@@ -223,10 +223,10 @@ impl<C> Core<C> {
                     slot.conn.closing = true;
                     slot.flags.set(Flags::UNPARSED, false);
                     let mut out = self.pool.pop().unwrap_or_default();
-                    response::error(&mut out.bytes, 408, &self.site.date, Persistence::Close, false, &[]);
+                    response::error(&mut out.bytes, 408, &self.ctx.date, Persistence::Close, false, &[]);
                     if let Some(log) = &mut self.access {
-                        let answer = Answered::without_request(408, out.bytes.len() as u64, b"-");
-                        log.queued(key, answer, slot.began, self.site.now);
+                        let answer = LogRecord::without_request(408, out.bytes.len() as u64, b"-");
+                        log.queued(key, answer, slot.began, self.ctx.now);
                     }
                     slot.conn.out = Some(out);
                 }
@@ -243,7 +243,7 @@ impl<C> Core<C> {
     /// `Close`.
     pub fn evict_idle(&mut self) -> Option<Token> {
         let key = self.idle_oldest()?;
-        stats::add(&self.site.stats.evicted, 1);
+        stats::add(&self.ctx.stats.evicted, 1);
         self.close(key, false);
         self.settle(key);
         Some(self.token(key))
