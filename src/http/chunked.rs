@@ -144,3 +144,140 @@ pub fn skip_length(remaining: &mut u64, buf: &[u8]) -> usize {
     *remaining -= take;
     take as usize
 }
+
+#[cfg(test)]
+mod tests {
+    //! Table-driven tests for the chunked body decoder: whole, byte by byte and cut in two,
+    //! and what follows the body is left intact for the next request.
+
+    use super::{ChunkedDecoder, ParseError};
+    use crate::http::test_util::{show, whole};
+    use ParseError::*;
+
+    const NEXT: &[u8] = b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n";
+
+    /// Feed `buf` whole; (bytes taken, done).
+    fn feed_whole(body: &[u8], limit: u64) -> Result<(usize, bool), ParseError> {
+        let mut d = ChunkedDecoder::new(limit);
+        let n = d.feed(body)?;
+        assert!(n <= body.len());
+        Ok((n, d.is_done()))
+    }
+
+    /// Feed `buf` one byte at a time; (bytes taken, done).
+    fn feed_bytewise(body: &[u8], limit: u64) -> Result<(usize, bool), ParseError> {
+        let mut d = ChunkedDecoder::new(limit);
+        let mut taken = 0;
+        for b in body {
+            if d.is_done() {
+                assert_eq!(d.feed(std::slice::from_ref(b))?, 0, "a finished decoder takes nothing");
+                continue;
+            }
+            let n = d.feed(std::slice::from_ref(b))?;
+            assert_eq!(n, 1, "a running decoder takes every byte it is given");
+            taken += n;
+        }
+        Ok((taken, d.is_done()))
+    }
+
+    #[test]
+    fn chunked_valid_bodies() {
+        let bodies: &[&[u8]] = &[
+            b"0\r\n\r\n",
+            b"00\r\n\r\n",
+            b"5\r\nhello\r\n0\r\n\r\n",
+            b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+            b"5;a=b\r\nhello\r\n0\r\n\r\n",
+            b"5;a=b;c=\"d e\"\r\nhello\r\n0;last\r\n\r\n",
+            b"5 ;a=b\r\nhello\r\n0\r\n\r\n",
+            b"a\r\n0123456789\r\n0\r\n\r\n",
+            b"A\r\n0123456789\r\n0\r\n\r\n",
+            b"1f\r\n0123456789012345678901234567890\r\n0\r\n\r\n",
+            b"1F\r\n0123456789012345678901234567890\r\n0\r\n\r\n",
+            b"000005\r\nhello\r\n0\r\n\r\n",
+            b"3\r\n\r\n\r\r\n0\r\n\r\n",
+            b"0\r\nX-Trailer: 1\r\n\r\n",
+            b"5\r\nhello\r\n0\r\nX-A: 1\r\nX-B: two words\r\n\r\n",
+            b"4\r\n0\r\n\r\r\n0\r\n\r\n",
+        ];
+        for &body in bodies {
+            let buf = [body, NEXT].concat();
+            assert_eq!(feed_whole(&buf, 1 << 20), Ok((body.len(), true)), "{}", show(body));
+            assert_eq!(feed_bytewise(&buf, 1 << 20), Ok((body.len(), true)), "{}", show(body));
+            // every split in two
+            for cut in 0..=buf.len() {
+                let mut d = ChunkedDecoder::new(1 << 20);
+                let a = d.feed(&buf[..cut]).unwrap();
+                let b = if d.is_done() { 0 } else { d.feed(&buf[cut..]).unwrap() };
+                assert!(d.is_done());
+                assert_eq!(a + b, body.len(), "{} cut at {cut}", show(body));
+            }
+            // and what follows is intact
+            assert_eq!(whole(&buf[body.len()..]).target, b"/next");
+        }
+    }
+
+    #[test]
+    fn chunked_body_not_yet_done() {
+        for body in
+            [&b""[..], b"5", b"5\r", b"5\r\n", b"5\r\nhel", b"5\r\nhello", b"5\r\nhello\r\n", b"5\r\nhello\r\n0\r\n"]
+        {
+            assert_eq!(feed_whole(body, 1 << 20), Ok((body.len(), false)), "{}", show(body));
+            assert_eq!(feed_bytewise(body, 1 << 20), Ok((body.len(), false)), "{}", show(body));
+        }
+    }
+
+    #[test]
+    fn chunked_bad_bodies() {
+        let bodies: &[&[u8]] = &[
+            b"zz\r\n",
+            b"g\r\n",
+            b"\r\n",
+            b"\n",
+            b";a=b\r\n",
+            b"-1\r\n",
+            b"+1\r\n",
+            b" 5\r\n",
+            b"0x5\r\n",
+            b"5\rX",
+            b"5\r\nhelloX",
+            b"5\r\nhello\n",
+            b"5\r\nhello\r\r",
+            b"5\r\nhello world\r\n",
+            b"5\r\nhell\r\n0\r\n\r\n",
+            b"5;a\x00\r\n",
+            b"5;a\x7f\r\n",
+            b"0\r\nX: a\x00\r\n\r\n",
+            b"0\r\nX: a\r\r\n",
+            b"0\r\n\rX",
+            // 16 hex digits and more: no chunk is that large, and the size would overflow
+            b"0000000000000000\r\n",
+            b"10000000000000000\r\n",
+            b"ffffffffffffffffffff\r\n",
+        ];
+        for &body in bodies {
+            assert_eq!(feed_whole(body, u64::MAX), Err(BadChunk), "{}", show(body));
+            assert_eq!(feed_bytewise(body, u64::MAX), Err(BadChunk), "{}", show(body));
+            assert_eq!(BadChunk.status(), 400);
+        }
+        // 15 hex digits is still a size
+        assert_eq!(feed_whole(b"fffffffffffffff\r\n", u64::MAX), Ok((17, false)));
+    }
+
+    #[test]
+    fn chunked_body_limit() {
+        // exactly the limit passes
+        assert_eq!(feed_whole(b"a\r\n0123456789\r\n0\r\n\r\n", 10), Ok((20, true)));
+        assert_eq!(feed_whole(b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", 10), Ok((25, true)));
+        // one more does not, and is refused at the size line, before the data is sent
+        for body in [&b"b\r\n"[..], b"B;x=y\r\n", b"5\r\nhello\r\n6\r\n", b"fffffffffffffff\r\n"] {
+            assert_eq!(feed_whole(body, 10), Err(BodyTooLarge), "{}", show(body));
+            assert_eq!(feed_bytewise(body, 10), Err(BodyTooLarge), "{}", show(body));
+        }
+        assert_eq!(BodyTooLarge.status(), 413);
+        // trailers count too, so they cannot stream forever
+        let trailer = [&b"0\r\nX: "[..], &b"v".repeat(100), b"\r\n\r\n"].concat();
+        assert_eq!(feed_whole(&trailer, 50), Err(BodyTooLarge));
+        assert_eq!(feed_whole(&trailer, 1000), Ok((trailer.len(), true)));
+    }
+}

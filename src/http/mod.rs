@@ -7,7 +7,13 @@ pub mod date;
 pub mod fields;
 pub mod parse;
 #[cfg(test)]
+mod parse_fields_tests;
+#[cfg(test)]
+mod parse_limits_tests;
+#[cfg(test)]
 mod parse_tests;
 pub mod response;
+#[cfg(test)]
+mod test_util;
 
 pub use parse::{BodyFraming, Limits, Method, ParseError, Request, Status, Version, parse};
