@@ -34,7 +34,8 @@ pub fn run(listener: TcpListener, docroot: &Docroot, max_procs: u64) -> Served {
                 refusals.refuse(stream, || format!("{children} children serve already (--max-procs {max_procs})"));
                 continue;
             }
-            // The parent never starts a thread, so it may fork (see `fork_single_threaded`).
+            // The parent never starts a thread, so it may fork (`fork_single_threaded` refuses
+            // if one ever does, and the connection is answered 503).
             match c10k_server::driver::sys::fork_single_threaded() {
                 Ok(true) => {
                     drop(listener);

@@ -36,6 +36,8 @@ use crate::conn::Context;
 use crate::driver::epoll::EpollDriver;
 use crate::driver::uring::{self, UringDriver};
 use crate::driver::{Backend, Driver, Sizing, sys};
+// The names by which a worker takes its inherited descriptors (`sys::take_inherited`).
+use crate::driver::sys::{LISTEN_FD_ENV, READY_FD_ENV, STATS_BLOCKS_ENV, STATS_FD_ENV};
 use crate::files::{Cache, Root};
 use crate::log;
 use crate::shard::{Shard, Stop};
@@ -57,18 +59,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const LISTEN_FD_ENV: &str = "C10K_LISTEN_FD";
 const MASTER_PID_ENV: &str = "C10K_MASTER_PID";
 /// The backend the master settled on; workers do not probe again.
 const BACKEND_ENV: &str = "C10K_BACKEND";
 /// The per-shard connection cap from the master's capacity plan.
 const MAX_CONNS_ENV: &str = "C10K_MAX_CONNS";
-/// The pipe a worker writes its pid to, as a line, once it serves.
-const READY_FD_ENV: &str = "C10K_READY_FD";
 const GENERATION_ENV: &str = "C10K_GENERATION";
-/// The shared counters (a memfd of one `ShardStats` per shard) and how many blocks it holds.
-const STATS_FD_ENV: &str = "C10K_STATS_FD";
-const STATS_BLOCKS_ENV: &str = "C10K_STATS_BLOCKS";
 
 /// The longest the master sleeps between looks at signals and exits.
 const TICK: Duration = Duration::from_millis(50);

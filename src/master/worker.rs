@@ -16,9 +16,10 @@ pub fn run_worker(config: &Config, index: usize) -> i32 {
     if master != Some(nix::unistd::getppid().as_raw()) {
         return failed(format_args!("the master has gone"));
     }
-    let env_fd = |name| std::env::var(name).ok().and_then(|f| f.parse::<i32>().ok());
-    let (Some(listen_fd), Some(ready_fd)) = (env_fd(LISTEN_FD_ENV), env_fd(READY_FD_ENV)) else {
-        return failed(format_args!("--worker is internal; run c10k-server without it"));
+    let inherited = match sys::take_inherited() {
+        Ok(Some(inherited)) => inherited,
+        Ok(None) => return failed(format_args!("--worker is internal; run c10k-server without it")),
+        Err(e) => return failed(format_args!("{e}")),
     };
     // SIGTERM drains, SIGQUIT stops at once. SIGINT (a terminal's ^C reaches the whole
     // process group) and SIGHUP (a terminal hanging up) are the master's to act on: it
@@ -36,8 +37,8 @@ pub fn run_worker(config: &Config, index: usize) -> i32 {
     let pinned = core.filter(|&c| core_affinity::set_for_current(c)).map(|c| c.id);
     let core = pinned.map_or_else(|| "unpinned".to_string(), |c| c.to_string());
     let result = match std::env::var(BACKEND_ENV).as_deref() {
-        Ok("uring") => serve::<UringDriver>(config, listen_fd, ready_fd, &core, &stop),
-        _ => serve::<EpollDriver>(config, listen_fd, ready_fd, &core, &stop),
+        Ok("uring") => serve::<UringDriver>(config, inherited, &core, &stop),
+        _ => serve::<EpollDriver>(config, inherited, &core, &stop),
     };
     match result {
         Ok(()) => 0,
@@ -45,18 +46,14 @@ pub fn run_worker(config: &Config, index: usize) -> i32 {
     }
 }
 
-fn serve<D: Driver>(config: &Config, listen_fd: i32, ready_fd: i32, core: &str, stop: &Stop) -> io::Result<()> {
-    let listener = sys::inherited_listener(listen_fd)?;
-    let mut ready = sys::inherited_pipe(ready_fd)?;
+fn serve<D: Driver>(config: &Config, inherited: sys::Inherited, core: &str, stop: &Stop) -> io::Result<()> {
+    let sys::Inherited { listener, mut ready, stats } = inherited;
     let root = Root::open(&config.root)
         .map_err(|e| io::Error::new(e.kind(), format!("--root {}: {e}", config.root.display())))?;
     let mut ctx = Context::new(root, Cache::new(4096, 64 << 20), config.limits());
-    let blocks = std::env::var(STATS_BLOCKS_ENV).ok().and_then(|n| n.parse().ok());
-    if let (Some(fd), Some(blocks)) = (std::env::var(STATS_FD_ENV).ok().and_then(|f| f.parse().ok()), blocks) {
+    if let Some(stats) = stats {
         let index = config.worker.unwrap_or(0);
-        ctx.stats = sys::inherited_stats(fd, blocks)?
-            .get(index)
-            .ok_or_else(|| io::Error::other(format!("no counters for shard {index}")))?;
+        ctx.stats = stats.get(index).ok_or_else(|| io::Error::other(format!("no counters for shard {index}")))?;
     }
     let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
     let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };
