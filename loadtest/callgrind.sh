@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
 # Instructions per request of one shard, counted by callgrind (deterministic, unlike time).
-#   loadtest/callgrind.sh BINARY [BACKEND=epoll] [REQUESTS=20000]     (BATCH=64 in the env)
+#   loadtest/callgrind.sh BINARY [BACKEND=epoll] [REQUESTS=20000]
+#   env: BATCH=16 (requests per pipelined write), HEADERS='Host: x' (';'-separated lines)
 # Runs BINARY --shards 1 under `valgrind --tool=callgrind --trace-children=yes` on a free
-# loopback port serving ./html, sends REQUESTS `GET /index.html` over one keep-alive
-# connection, pipelined BATCH at a time (each batch's responses all read, Content-Length
-# framing, before the next is sent), stops the master with SIGTERM and reads the worker's
-# (the `--worker` process's) callgrind summary. It does this twice, with REQUESTS and with
-# 0 requests (connect and close only), and prints
+# loopback port (--listen 127.0.0.1:0) serving ./html, sends REQUESTS `GET /index.html`
+# over one keep-alive connection, BATCH per write, reading each batch's responses
+# (Content-Length framing) before the next, stops the master with SIGTERM and reads the
+# `summary:` Ir of the worker (the callgrind file whose cmd has --worker). It does this
+# twice, with REQUESTS and with 0 (connect and close only), and prints
 #   instructions per request: (Ir_worker(REQUESTS) - Ir_worker(0)) / REQUESTS
-# so the shard's start-up, drain and exit, and the connection's accept and close, cancel.
-# Valgrind cannot run io_uring: use epoll (the default).
+# so the shard's start-up, drain and exit cancel. The figure depends on the request's bytes
+# (header parsing is most of it) and a little on BATCH. Valgrind cannot run io_uring.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$(realpath "${1:?usage: loadtest/callgrind.sh BINARY [BACKEND] [REQUESTS]}")
-backend=${2:-epoll}; requests=${3:-20000}; batch=${BATCH:-64}
+backend=${2:-epoll}; requests=${3:-20000}; batch=${BATCH:-16}
+IFS=";" read -r -a extra <<<"${HEADERS-Host: x}"
 dir=$(mktemp -d); echo "callgrind outputs in $dir" >&2
 
 client() { # PORT N: N pipelined GETs on one connection, BATCH at a time, all answers read
-  timeout 300 python3 - "$1" "$2" "$batch" <<'PY'
+  timeout 300 python3 - "$1" "$2" "$batch" "${extra[@]}" <<'PY'
 import socket, sys
 port, n, batch = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-req = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"
+req = ("GET /index.html HTTP/1.1\r\n" + "".join(h + "\r\n" for h in sys.argv[4:]) + "\r\n").encode()
 s = socket.create_connection(("127.0.0.1", port), timeout=60)
 buf, got, sent = b"", 0, 0
 def more():
@@ -43,7 +45,7 @@ PY
 }
 
 run() { # N -> prints the worker's total Ir for a run serving N requests
-  local out=$dir/run$1 master port= ir
+  local out=$dir/run$1 master port='' ir
   mkdir "$out"
   timeout 600 valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$out/cg.%p" \
     --log-file="$out/vg.%p" "$bin" --listen 127.0.0.1:0 --root ./html --shards 1 \
@@ -55,13 +57,14 @@ run() { # N -> prints the worker's total Ir for a run serving N requests
   done
   if [ -z "$port" ]; then echo "callgrind.sh: server did not start:" >&2; cat "$out/log" >&2
     kill "$master"; wait "$master" || true; return 1; fi
-  client "$port" "$1"
-  kill -TERM "$(pgrep -P "$master")"; wait "$master" || true
-  ir=$(grep -l -- '^cmd: .* --worker ' "$out"/cg.* | xargs awk '/^summary:/ {print $2}')
+  local served=0; client "$port" "$1" || served=$?
+  kill -TERM "$(pgrep -P "$master")" || true; wait "$master" || true
+  [ "$served" = 0 ] || { echo "callgrind.sh: the client failed; outputs in $out" >&2; return 1; }
+  ir=$(grep -l -- '^cmd: .* --worker ' "$out"/cg.* | xargs sed -n 's/^summary: //p')
   [ -n "$ir" ] || { echo "callgrind.sh: no worker output in $out" >&2; return 1; }
   echo "$ir"
 }
 
 full=$(run "$requests"); empty=$(run 0)
-echo "worker Ir: $full with $requests requests, $empty with 0 (batch $batch)"
+echo "worker Ir: $full with $requests requests, $empty with 0 (batch $batch; total/requests $(( full / requests )))"
 echo "instructions per request: $(( (full - empty) / requests ))"

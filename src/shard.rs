@@ -3,8 +3,10 @@
 //! advance the clock → report events and accept (driver) → expired timers (core) →
 //! deferred work (the ready list: connections that timed out or yielded their budget).
 //! Every part of a turn is bounded (events per wait, budget per connection, accepts per
-//! turn), and the wait itself lasts at most `timer::TICK_MS`, so timers and `Date`
-//! advance at least that often under any load.
+//! turn). With nothing ready the wait lasts until the core's next deadline (a timer, or
+//! the end of a pause in accepting), the access log's next write, or the drain's end,
+//! and at most `IDLE_WAKE`: an idle shard wakes once a second, not ten times. `Date` is
+//! read afresh at every wake, so a response never carries a stale one.
 
 #![forbid(unsafe_code)]
 
@@ -129,7 +131,7 @@ impl<D: Driver> Shard<D> {
                     break Ok(());
                 }
             }
-            let timeout = if self.core.has_ready() { Duration::ZERO } else { Duration::from_millis(timer::TICK_MS) };
+            let timeout = if self.core.has_ready() { Duration::ZERO } else { self.sleep(drain_until) };
             if let Err(e) = self.driver.wait(timeout) {
                 break Err(e);
             }
@@ -153,6 +155,23 @@ impl<D: Driver> Shard<D> {
         result
     }
 
+    /// How long the loop may wait with nothing ready: until the first thing it has to do
+    /// by itself, `IDLE_WAKE` at most.
+    fn sleep(&mut self, drain_until: Option<Millis>) -> Duration {
+        let now = self.core.now();
+        let mut until = now + IDLE_WAKE;
+        if let Some(deadline) = self.core.next_deadline() {
+            until = until.min(deadline);
+        }
+        if let Some(end) = drain_until {
+            until = until.min(end);
+        }
+        if self.core.access_lines().is_some_and(|lines| !lines.is_empty()) {
+            until = until.min(self.access_written + timer::TICK_MS);
+        }
+        Duration::from_millis(until.saturating_sub(now))
+    }
+
     /// Carry out the next action of every connection on the core's ready list.
     fn resume_ready(&mut self, ready: &mut Vec<Token>) {
         self.core.take_ready(ready);
@@ -161,6 +180,11 @@ impl<D: Driver> Shard<D> {
         }
     }
 }
+
+/// The longest a shard with nothing to do sleeps: the stop and reopen flags its signal
+/// handlers set are read at every wake (a signal also ends the wait early, unless it comes
+/// just before it).
+const IDLE_WAKE: Millis = 1000;
 
 /// Access log bytes that make a write worth it before the tick is out: a write(2) to a
 /// file costs microseconds, a line's formatting far less.

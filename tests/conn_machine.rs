@@ -1,7 +1,8 @@
 //! The connection state machine without sockets: the same input split any way gives the
-//! same answers, and the cached small-file path allocates nothing per request.
+//! same answers, the cached small-file path allocates nothing per request, and output lent
+//! to the kernel is never freed under it.
 
-use c10k_server::conn::{Conn, Context, Outbox, Segment};
+use c10k_server::conn::{Conn, Context, Offer, Outbox, Outgoing, Segment};
 use c10k_server::files::{Cache, Root};
 use c10k_server::http::Limits;
 use proptest::prelude::*;
@@ -13,7 +14,12 @@ struct Counting;
 thread_local! {
     /// Allocations made by this thread: other tests run on other threads meanwhile.
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Blocks of `MARKED` bytes this thread freed.
+    static MARKED_FREES: Cell<usize> = const { Cell::new(0) };
 }
+
+/// A size no other allocation of these tests has, to recognise one buffer's free.
+const MARKED: usize = 12_345;
 
 fn count() {
     ALLOCATIONS.with(|n| n.set(n.get() + 1));
@@ -27,6 +33,9 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if layout.size() == MARKED {
+            MARKED_FREES.with(|n| n.set(n.get() + 1));
+        }
         // SAFETY: same contract as our caller's.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -137,4 +146,33 @@ fn cached_small_file_path_does_not_allocate() {
         out.clear();
     }
     assert_eq!(ALLOCATIONS.with(Cell::get) - before, 0, "allocations on the cached path");
+}
+
+/// io_uring reads a send's bytes after the call that handed them out has returned: output
+/// dropped while lent (a shard unwinding) must leak its buffer, never free it; given back
+/// first, it is freed as any other.
+#[test]
+fn output_dropped_while_lent_is_leaked_not_freed() {
+    let queued = |lend: bool| {
+        let mut built = Outbox::default();
+        built.bytes = Vec::with_capacity(MARKED);
+        built.bytes.extend_from_slice(b"HTTP/1.1 200 OK\r\n\r\n");
+        let mut out = Outgoing::default();
+        out.fill_from(&mut built);
+        let offer = Offer::new(&mut out).expect("something to send");
+        if lend {
+            offer.lend();
+        }
+        out
+    };
+    let frees = || MARKED_FREES.with(Cell::get);
+    let before = frees();
+    drop(queued(false));
+    assert_eq!(frees() - before, 1, "output not lent is freed");
+    drop(queued(true));
+    assert_eq!(frees() - before, 1, "output dropped while lent was freed under the kernel");
+    let mut out = queued(true);
+    out.give_back(0);
+    drop(out);
+    assert_eq!(frees() - before, 2, "output given back is freed");
 }

@@ -4,8 +4,21 @@
 use std::path::Path;
 
 /// Bottom to top.
-const LAYERS: &[&str] =
-    &["http", "log", "stats", "files", "conn", "core", "driver", "shard", "tuning", "config", "master"];
+const LAYERS: &[&str] = &[
+    "http",
+    "log",
+    "stats",
+    "files",
+    "conn",
+    "access",
+    "transport",
+    "lifecycle",
+    "driver",
+    "shard",
+    "tuning",
+    "config",
+    "master",
+];
 
 /// `(module, module it names)` for every `crate::NAME` in `src/`, `NAME` a module.
 fn edges(dir: &Path, out: &mut Vec<(String, String, String)>) {

@@ -10,7 +10,7 @@ use crate::http::chunked::{ChunkedDecoder, skip_length};
 use crate::http::response::{self, Persistence};
 use crate::http::{BodyFraming, Limits, ParseError, Request, Status, parse};
 use crate::stats::ShardStats;
-pub use outbox::{Outbox, Segment};
+pub use outbox::{Offer, Outbox, Outgoing, Segment};
 
 /// Everything a shard serves from, shared by its connections.
 pub struct Context {
@@ -90,7 +90,7 @@ pub struct Conn {
     /// Input held between reads; `None` unless a request is cut off or waits unparsed.
     held: Option<Box<Held>>,
     /// What the socket would not take yet.
-    pub out: Option<Box<Outbox>>,
+    pub out: Option<Box<Outgoing>>,
     /// Close once everything queued has been sent.
     pub closing: bool,
     /// Requests answered so far (wrapping): tells a shard that a new request began.
@@ -238,24 +238,37 @@ impl Conn {
         let queued = ctx.records.is_some().then(|| out.queued_len());
         let status = serve::respond(req, persistence, ctx, out);
         ctx.stats.response(status);
-        if let (Some(answers), Some(before)) = (&mut ctx.records, queued) {
+        if let (Some(records), Some(before)) = (&mut ctx.records, queued) {
             let field = |name| req.header(name).unwrap_or_default();
             let len = out.queued_len() - before;
-            answers.push(LogRecord::new(status, len, req.line, field("referer"), field("user-agent")));
+            records.push(LogRecord::new(status, len, req.line, field("referer"), field("user-agent")));
         }
     }
 
     /// Answer a request that cannot be read, then close: its framing is in doubt.
     /// `line` is the request line, or what came instead of one, for the access log.
     fn refuse(&mut self, e: ParseError, head_only: bool, line: &[u8], ctx: &mut Context, out: &mut Outbox) {
+        self.close_with(e.status(), head_only, line, ctx, out);
+    }
+
+    /// The request in progress ran out of time: whatever it sent is dropped, and it is
+    /// told 408 and closed.
+    pub fn timed_out(&mut self, ctx: &mut Context, out: &mut Outbox) {
+        *self = Conn::default();
+        self.close_with(408, false, b"-", ctx, out);
+    }
+
+    /// Queue the error `status` with `Connection: close`, counted as a request that could
+    /// not be read.
+    fn close_with(&mut self, status: u16, head_only: bool, line: &[u8], ctx: &mut Context, out: &mut Outbox) {
         let before = out.queued_len();
-        response::error(&mut out.bytes, e.status(), &ctx.date, Persistence::Close, head_only, &[]);
+        response::error(&mut out.bytes, status, &ctx.date, Persistence::Close, head_only, &[]);
         self.closing = true;
-        ctx.stats.response(e.status());
-        ctx.stats.parse_error(e.status());
-        if let Some(answers) = &mut ctx.records {
+        ctx.stats.response(status);
+        ctx.stats.parse_error(status);
+        if let Some(records) = &mut ctx.records {
             let len = out.queued_len() - before;
-            answers.push(LogRecord::without_request(e.status(), len, line));
+            records.push(LogRecord::without_request(status, len, line));
         }
     }
 }

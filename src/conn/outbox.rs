@@ -1,4 +1,6 @@
-//! Bytes and file ranges waiting to go out on one connection, in order.
+//! Bytes and file ranges waiting to go out on one connection, in order: built in an
+//! `Outbox`, then queued on the connection as `Outgoing`, which is lent to the driver while
+//! a send of its bytes is in flight.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -81,11 +83,106 @@ impl Outbox {
         }
     }
 
+    /// Bytes the buffer has room for without growing.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.sent = 0;
         self.files.clear();
         self.responses = 0;
+    }
+}
+
+/// A connection's queued output. A driver whose kernel reads the bytes after the call that
+/// handed them out has returned (io_uring) takes them on loan (`Offer::lend`), and until
+/// `give_back` they are the kernel's: nothing here changes or frees them meanwhile. Every
+/// way to change one checks that it is not lent (a panic, in every build, is the answer
+/// to a broken contract; quietly reusing the memory would be worse), and one dropped while
+/// lent, as when a shard unwinds, leaks its bytes rather than free them under the kernel.
+#[derive(Default)]
+pub struct Outgoing {
+    out: Outbox,
+    lent: bool,
+}
+
+/// What a send may take from a connection's output: its next segment, sent at once
+/// (`segment`), or lent to the kernel until the send completes (`lend`).
+pub struct Offer<'a>(&'a mut Outgoing);
+
+impl std::fmt::Debug for Offer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Offer").field(&self.segment()).finish()
+    }
+}
+
+impl<'a> Offer<'a> {
+    /// An offer of what `out` holds, unless it holds nothing.
+    pub fn new(out: &'a mut Outgoing) -> Option<Offer<'a>> {
+        out.out.next_segment().is_some().then_some(Offer(out))
+    }
+
+    /// The next segment, for a send made before the driver returns to the core.
+    pub fn segment(&self) -> Segment<'_> {
+        self.0.out.next_segment().expect("an offer holds a segment")
+    }
+
+    /// The next segment, lent until the send's outcome is reported (`Outgoing::give_back`
+    /// through the core): the bytes stay put and unchanged while the kernel reads them.
+    pub fn lend(self) -> Segment<'a> {
+        self.0.lent = true;
+        self.0.out.next_segment().expect("an offer holds a segment")
+    }
+}
+
+impl Outgoing {
+    /// Queue what `built` holds, leaving `built` with this one's old (empty) buffers for
+    /// the next answers, so the bytes stay put and nothing is copied.
+    pub fn fill_from(&mut self, built: &mut Outbox) {
+        assert!(!self.lent, "output filled while lent to the kernel");
+        std::mem::swap(&mut self.out, built);
+    }
+
+    /// A send ended (and its loan, if it was lent): `sent` bytes of the segment went out (0
+    /// when the send failed).
+    pub fn give_back(&mut self, sent: usize) {
+        self.lent = false;
+        self.out.advance(sent);
+    }
+
+    pub fn is_lent(&self) -> bool {
+        self.lent
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// Responses it holds (see `Outbox::responses`).
+    pub fn responses(&self) -> u32 {
+        self.out.responses
+    }
+
+    pub fn set_responses(&mut self, responses: u32) {
+        assert!(!self.lent, "output changed while lent to the kernel");
+        self.out.responses = responses;
+    }
+
+    /// Empty it for reuse; how much its byte buffer holds (for a pool to judge).
+    pub fn clear(&mut self) -> usize {
+        assert!(!self.lent, "output recycled while lent to the kernel");
+        self.out.clear();
+        self.out.capacity()
+    }
+}
+
+impl Drop for Outgoing {
+    fn drop(&mut self) {
+        if self.lent {
+            std::mem::forget(std::mem::take(&mut self.out.bytes));
+        }
     }
 }
 
@@ -117,5 +214,39 @@ mod tests {
         out.bytes.extend_from_slice(b"head2");
         assert_eq!(drain(&mut out, 3), ["hea", "d1", "file@10+3", "file@13+1", "hea", "d2"]);
         assert!(out.is_empty());
+    }
+
+    fn lent_with(bytes: &[u8]) -> Outgoing {
+        let mut built = Outbox::default();
+        built.bytes.extend_from_slice(bytes);
+        let mut out = Outgoing::default();
+        out.fill_from(&mut built);
+        assert!(matches!(Offer::new(&mut out).map(Offer::lend), Some(Segment::Bytes(b)) if b == bytes));
+        out
+    }
+
+    #[test]
+    #[should_panic(expected = "filled while lent")]
+    fn lent_output_cannot_be_refilled() {
+        lent_with(b"HTTP/1.1 200 OK\r\n").fill_from(&mut Outbox::default());
+    }
+
+    #[test]
+    #[should_panic(expected = "recycled while lent")]
+    fn lent_output_cannot_be_recycled() {
+        lent_with(b"HTTP/1.1 200 OK\r\n").clear();
+    }
+
+    #[test]
+    fn a_loan_lasts_until_given_back_and_a_segment_sent_at_once_is_none() {
+        let mut out = lent_with(b"abc");
+        out.give_back(1);
+        assert!(!out.is_lent());
+        assert!(matches!(Offer::new(&mut out).unwrap().segment(), Segment::Bytes(b"bc")));
+        assert!(!out.is_lent(), "a segment sent at once is no loan");
+        out.give_back(2);
+        assert!(Offer::new(&mut out).is_none());
+        assert!(out.is_empty());
+        assert!(out.clear() >= 3, "the buffer is kept for reuse");
     }
 }

@@ -5,11 +5,12 @@
 //! the same), so no edge is ever lost, even when the core yields a connection before it
 //! drained the socket. One read buffer serves every connection of the shard.
 
-use super::{ACCEPT_BUDGET, Driver, Sizing, sys};
+use super::{ACCEPT_BUDGET, Admitted, Driver, Sizing, accept_failed, admit, sys};
 use crate::conn::Segment;
 use crate::lifecycle::{Action, Core, Event, Step, Token};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
+use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
 use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
@@ -28,8 +29,8 @@ pub struct ConnIo {
     writable: bool,
     /// The client shut its side (or the socket failed): a read must go on to see it.
     hangup: bool,
-    /// The core's last action was to take input and the socket had none: the next input
-    /// edge carries that action out without asking again.
+    /// The core's last action was to take input and the socket had none: the action stands
+    /// (see `Action::Receive`), so the next input edge carries it out without asking again.
     awaiting_input: bool,
 }
 
@@ -45,6 +46,8 @@ pub struct EpollDriver {
     accept_ready: bool,
     /// Accepting stopped at the turn's budget, not at EAGAIN.
     accept_more: bool,
+    /// Accepted, waiting for the core to admit them (at the cap, for room being made).
+    waiting: VecDeque<TcpStream>,
 }
 
 impl Driver for EpollDriver {
@@ -62,6 +65,7 @@ impl Driver for EpollDriver {
             buf: vec![0; READ_BUF].into_boxed_slice(),
             accept_ready: false,
             accept_more: false,
+            waiting: VecDeque::new(),
         })
     }
 
@@ -118,7 +122,7 @@ impl Driver for EpollDriver {
     }
 
     fn quiet(&self) -> bool {
-        true
+        self.waiting.is_empty()
     }
 
     fn shutdown(&mut self, core: &mut Core<ConnIo>) -> bool {
@@ -126,6 +130,7 @@ impl Driver for EpollDriver {
         for token in core.tokens() {
             core.release(token);
         }
+        self.waiting.clear();
         true
     }
 }
@@ -150,7 +155,7 @@ impl EpollDriver {
                     io.awaiting_input = got.is_none();
                     got
                 }
-                Action::Send(chunk) => send(io, chunk),
+                Action::Send(offer) => send(io, offer.segment()),
                 Action::Shutdown => Some(sys::shutdown_write(&io.stream).map_or(Event::Failed, |()| Event::Shut)),
                 Action::Yield => None,
                 Action::Close | Action::Abort => {
@@ -170,52 +175,42 @@ impl EpollDriver {
         }
     }
 
-    /// Accept up to the turn's budget. At the cap, close the longest-idle keep-alive
-    /// connection to make room; with none idle, leave the rest in the backlog and try
-    /// again next turn.
+    /// Accept while the core wants more, up to the turn's budget, giving each connection
+    /// to the core as it admits them.
     fn accept(&mut self, core: &mut Core<ConnIo>, mut budget: usize) {
         self.accept_more = false;
-        while self.accept_ready {
+        self.admit(core, &mut budget);
+        while self.accept_ready && core.wants_accepts(self.waiting.len()) {
             if budget == 0 {
                 self.accept_more = true;
                 return;
             }
-            if core.is_full() && !core.has_idle() {
-                return;
-            }
             let Some(listener) = &self.listener else { return };
-            let stream = match sys::accept(listener) {
-                Ok(stream) => stream,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    self.accept_ready = false;
-                    return;
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::ConnectionAborted) => continue,
-                Err(e) => {
-                    // EMFILE, ENFILE, ENOBUFS: leave the rest in the backlog, retry next turn.
-                    if !matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) {
-                        crate::log::error(format_args!("accept: {e}"));
+            match sys::accept(listener) {
+                Ok(stream) => self.waiting.push_back(stream),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.accept_ready = false,
+                Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::ConnectionAborted) => {}
+                Err(e) => return accept_failed(core, &e),
+            }
+            self.admit(core, &mut budget);
+        }
+    }
+
+    /// Start what the core admits of the connections waiting.
+    fn admit(&mut self, core: &mut Core<ConnIo>, budget: &mut usize) {
+        let new_io = |stream| ConnIo { stream, readable: false, writable: true, hangup: false, awaiting_input: true };
+        while let Some(admitted) = admit(core, &mut self.waiting, budget, new_io) {
+            match admitted {
+                Admitted::New(token) => {
+                    let flags =
+                        EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
+                    let registered =
+                        core.io(token).map(|io| self.epoll.add(io.stream.as_fd(), EpollEvent::new(flags, token.0)));
+                    if let Some(Err(_)) = registered {
+                        self.drive(core, token, Some(Event::Failed));
                     }
-                    return;
                 }
-            };
-            budget -= 1;
-            if core.is_full()
-                && let Some(victim) = core.evict_idle()
-            {
-                self.drive(core, victim, Some(Event::Resume));
-            }
-            let io = ConnIo { stream, readable: false, writable: true, hangup: false, awaiting_input: true };
-            let Ok(token) = core.accept(io) else { continue };
-            if core.wants_peers() {
-                let peer = core.io(token).and_then(|io| io.stream.peer_addr().ok());
-                core.set_peer(token, peer);
-            }
-            let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
-            let registered =
-                core.io(token).map(|io| self.epoll.add(io.stream.as_fd(), EpollEvent::new(flags, token.0)));
-            if let Some(Err(_)) = registered {
-                self.drive(core, token, Some(Event::Failed));
+                Admitted::Closing(victim) => self.drive(core, victim, Some(Event::Resume)),
             }
         }
     }
@@ -242,16 +237,16 @@ fn receive<'b>(io: &mut ConnIo, buf: &'b mut [u8]) -> Option<Event<'b>> {
 }
 
 /// Send once if the socket has room.
-fn send(io: &mut ConnIo, chunk: Segment<'_>) -> Option<Event<'static>> {
+fn send(io: &mut ConnIo, segment: Segment<'_>) -> Option<Event<'static>> {
     while io.writable {
-        let (sent, len) = match chunk {
+        let (sent, len) = match segment {
             Segment::Bytes(bytes) => (sys::write(&io.stream, bytes), bytes.len()),
             Segment::File(range) => (sys::send_file(&io.stream, range), sys::send_file_len(range)),
         };
         match sent {
             // A file that shrank under us, or a socket that takes nothing: the response
             // can no longer match its Content-Length, so the connection must end.
-            Ok(0) => return Some(Event::Failed),
+            Ok(0) => return Some(Event::SendFailed),
             Ok(n) => {
                 // A short send filled the socket; the next would only say EAGAIN.
                 io.writable = n == len;
@@ -259,7 +254,7 @@ fn send(io: &mut ConnIo, chunk: Segment<'_>) -> Option<Event<'static>> {
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => io.writable = false,
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(_) => return Some(Event::Failed),
+            Err(_) => return Some(Event::SendFailed),
         }
     }
     None

@@ -21,10 +21,22 @@
 //! any more (io_uring: every operation completed or cancelled), so no buffer the kernel
 //! may still read or write is ever freed.
 //!
-//! New connections: each turn a driver accepts at most `ACCEPT_BUDGET`; at the cap it has
-//! the core close its longest-idle keep-alive connection to make room, and when none is
-//! idle it leaves the rest in the listen backlog. A draining shard accepts what its
-//! listener holds once more and then closes its copy of it (`stop_accepting`).
+//! New connections: a driver accepts only while `Core::wants_accepts` says so, reports an
+//! accept error with `Core::accept_failed`, and gives each accepted connection to `admit`
+//! (below), which asks the core what to do with it: take it, resume the idle connection
+//! the core closed to make room, or leave it waiting. The policy (the cap, which idle
+//! connection makes room, how many may wait, the pause after an error) is the core's; a
+//! driver decides none of it. At most `ACCEPT_BUDGET` are admitted a turn. A draining
+//! shard accepts what its listener holds once more and then lets go of the listener
+//! (`stop_accepting`).
+//!
+//! Sends: `Action::Send` offers the connection's next segment. A send made within the
+//! call (a write, sendfile) uses `Offer::segment`; one the kernel carries out later (an
+//! io_uring send) takes the bytes on loan with `Offer::lend`, and reports `Sent` or
+//! `SendFailed` for it before anything else can end the loan (at shutdown,
+//! `Core::quiesced` once the ring holds nothing). Meanwhile the core neither changes nor
+//! frees those bytes (`conn::Outgoing` checks it), which is what makes handing the kernel
+//! a pointer into them sound.
 //!
 //! Reads land first in memory the shard owns (epoll: one read buffer per shard; io_uring:
 //! a provided-buffer ring), and only an unparsed tail is copied into the connection, so an
@@ -34,14 +46,17 @@
 //! Errors: an error on one connection is reported to the core as `Event::Failed` and ends
 //! that connection only. An error from waiting itself ends the shard.
 
+mod bufring;
 pub mod epoll;
+mod probe;
 mod ring;
 pub mod sys;
 pub mod uring;
 
-use crate::lifecycle::{Core, Token};
+use crate::lifecycle::{Admission, Core, Token};
+use std::collections::VecDeque;
 use std::io;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 /// New connections taken per turn; the rest wait for the next turn (or in the backlog).
@@ -102,6 +117,50 @@ pub trait Driver: Sized {
     /// if it may still (io_uring operations that would not cancel), in which case the
     /// caller must leak the core rather than free memory the kernel may use.
     fn shutdown(&mut self, core: &mut Core<Self::ConnIo>) -> bool;
+}
+
+/// A connection `admit` gave the core, to be started by its driver.
+pub enum Admitted {
+    /// Newly taken: the driver starts its I/O and resumes it.
+    New(Token),
+    /// An idle connection the core closed to make room: the driver resumes it (the core
+    /// says `Close`).
+    Closing(Token),
+}
+
+/// Give the first of `waiting` (accepted, not yet in the core) to the core if it admits it,
+/// within the turn's `budget`; `None` once nothing more can be admitted now. The peer's
+/// address is read here, once for every backend, only when the core logs it.
+pub fn admit<C>(
+    core: &mut Core<C>,
+    waiting: &mut VecDeque<TcpStream>,
+    budget: &mut usize,
+    new_io: impl FnOnce(TcpStream) -> C,
+) -> Option<Admitted> {
+    if *budget == 0 || waiting.is_empty() {
+        return None;
+    }
+    match core.admit(waiting.len()) {
+        Admission::Take => {
+            let stream = waiting.pop_front()?;
+            let peer = if core.wants_peers() { stream.peer_addr().ok() } else { None };
+            let token = core.accept(new_io(stream), peer).ok()?;
+            *budget -= 1;
+            Some(Admitted::New(token))
+        }
+        Admission::Evict(victim) => Some(Admitted::Closing(victim)),
+        Admission::Wait => None,
+    }
+}
+
+/// An accept failed (other than for want of a connection, or for one aborted): tell the
+/// core, which pauses accepting for closes to free what ran out. Running out of
+/// descriptors is expected at the cap's edge and is not logged; anything else is.
+pub fn accept_failed<C>(core: &mut Core<C>, e: &io::Error) {
+    if !matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) {
+        crate::log::error(format_args!("accept: {e}"));
+    }
+    core.accept_failed();
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@
 //! flight.
 
 use super::ring::{BUF_GROUP, Completion, OP_CANCEL, Ring, Uring};
-use super::{ACCEPT_BUDGET, Driver, Sizing, sys};
+use super::{ACCEPT_BUDGET, Admitted, Driver, Sizing, accept_failed, admit, sys};
 use crate::conn::Segment;
-use crate::lifecycle::{Action, Core, Event, Millis, Step, Token};
+use crate::lifecycle::{Action, Core, Event, Step, Token};
 use io_uring::types::{CancelBuilder, Fd};
 use io_uring::{cqueue, opcode};
 use nix::libc;
@@ -33,12 +33,6 @@ const OP_MASK: u64 = 0xff << 56;
 
 /// Provided receive buffers: small, since requests are; a larger read arrives in several.
 const RECV_BUF: usize = 4096;
-/// At the cap, connections accepted to wait for the room that closing idle keep-alive
-/// connections makes: each holds a descriptor beyond the cap's, out of the shard's
-/// reserve.
-const EVICT_AHEAD: usize = 8;
-/// How long to wait before accepting again after an error (EMFILE and the like).
-const ACCEPT_RETRY: Millis = 100;
 
 /// A connection's socket and its operations in flight: at most a receive and a send (or a
 /// poll); cancellations are the ring's, not the connection's.
@@ -48,19 +42,31 @@ pub struct ConnIo {
     recv_armed: bool,
     /// The receive is being cancelled to stop input (the core wants none for now).
     recv_cancelling: bool,
-    /// A send (or a poll for room to send a file range) is in flight.
-    sending: bool,
+    /// A send, or a poll for room to send a file range, is in flight.
+    sending: Sending,
     /// Closing: everything in flight on the socket is being cancelled.
     cancelled: bool,
 }
 
+/// What of a connection's output is in flight.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    Nothing,
+    /// A send over the bytes the core lent (`OP_SEND`).
+    Bytes,
+    /// A poll for room to send a file range (`OP_POLL`).
+    Poll,
+}
+
 pub struct UringDriver {
     uring: Uring,
-    /// `None` once the shard stopped accepting.
+    /// `None` once the shard stopped accepting and the multishot accept on it ended: the
+    /// listener is kept open until then, so the accept never names a closed descriptor.
     listener: Option<TcpListener>,
+    /// `stop_accepting` was called.
+    stopped: bool,
     accept_armed: bool,
     accept_cancelling: bool,
-    accept_retry_at: Millis,
     completions: Vec<Completion>,
     /// Connections accepted and not yet given a slot.
     overflow: VecDeque<TcpStream>,
@@ -83,10 +89,10 @@ impl Driver for UringDriver {
         let mut driver = UringDriver {
             uring,
             listener: Some(listener),
+            stopped: false,
             accept_armed: false,
             accept_cancelling: false,
-            accept_retry_at: 0,
-            completions: Vec::with_capacity(1024),
+            completions: Vec::new(),
             overflow: VecDeque::new(),
             admit_more: false,
         };
@@ -125,17 +131,23 @@ impl Driver for UringDriver {
     }
 
     fn stop_accepting(&mut self, core: &mut Core<ConnIo>) {
-        let Some(listener) = self.listener.take() else { return };
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
         // What the multishot accept takes before its cancellation lands still arrives, and
-        // is served; what is queued now is taken here.
+        // is served; what is queued now is taken here. The listener closes once the
+        // accept's last completion is in (`accepted`).
         self.accepting(false);
-        loop {
-            match sys::accept(&listener) {
-                Ok(stream) => self.overflow.push_back(stream),
-                Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => {}
-                Err(_) => break,
+        if let Some(listener) = &self.listener {
+            loop {
+                match sys::accept(listener) {
+                    Ok(stream) => self.overflow.push_back(stream),
+                    Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => {}
+                    Err(_) => break,
+                }
             }
         }
+        self.release_listener();
         self.admit(core);
     }
 
@@ -147,6 +159,7 @@ impl Driver for UringDriver {
         if !self.uring.ring.quiesce() {
             return false;
         }
+        core.quiesced();
         for token in core.tokens() {
             core.release(token);
         }
@@ -189,44 +202,43 @@ impl UringDriver {
                         return;
                     }
                     0 => Event::PeerClosed,
-                    // Every provided buffer was in use: they are back by the next turn, and
-                    // the ring gets more (within its size) for the next burst.
+                    // Every provided buffer was in use: they are back (published) before the
+                    // next submission, and the ring gets more (within its size) for the next
+                    // burst. The receive ended without news: the core says whether to post
+                    // another.
                     e if e == -libc::ENOBUFS => {
                         self.uring.bufs.grow();
-                        return core.wake_later(token);
+                        Event::Resume
                     }
                     e if e == -libc::ECANCELED => Event::Resume,
                     _ => Event::Failed,
                 }
             }
             OP_SEND => {
-                io.sending = false;
-                if result > 0 { Event::Sent(result as usize) } else { Event::Failed }
+                io.sending = Sending::Nothing;
+                if result > 0 { Event::Sent(result as usize) } else { Event::SendFailed }
             }
-            // Room in the socket for the file range (or the poll failed).
+            // Room in the socket for the file range (or the poll failed): the send the core
+            // offered is still to be made, and the core offers it again.
             _ => {
-                io.sending = false;
-                if result >= 0 { Event::Resume } else { Event::Failed }
+                io.sending = Sending::Nothing;
+                if result >= 0 { Event::Resume } else { Event::SendFailed }
             }
         };
         drive(&mut self.uring.ring, core, token, event);
     }
 
-    fn accepted(&mut self, core: &Core<ConnIo>, result: i32, flags: u32) {
+    fn accepted(&mut self, core: &mut Core<ConnIo>, result: i32, flags: u32) {
         if !cqueue::more(flags) {
             self.accept_armed = false;
             self.accept_cancelling = false;
+            self.release_listener();
         }
         if result == -libc::ECANCELED {
             return;
         }
         if result < 0 {
-            if result != -libc::EMFILE && result != -libc::ENFILE {
-                crate::log::error(format_args!("accept: {}", io::Error::from_raw_os_error(-result)));
-            }
-            // Let closes free descriptors before trying again.
-            self.accept_retry_at = core.now() + ACCEPT_RETRY;
-            return;
+            return accept_failed(core, &io::Error::from_raw_os_error(-result));
         }
         // SAFETY: the accept completion hands over a new descriptor that nothing else owns.
         let stream = unsafe { TcpStream::from_raw_fd(result) };
@@ -235,49 +247,37 @@ impl UringDriver {
         }
     }
 
-    /// Give accepted connections their slots, up to the turn's budget. At the cap, room
-    /// comes from connections already closing, and beyond those from closing the
-    /// longest-idle keep-alive ones; with none idle, the rest wait.
-    fn admit(&mut self, core: &mut Core<ConnIo>) {
-        self.admit_more = false;
-        let mut budget = ACCEPT_BUDGET;
-        while !self.overflow.is_empty() {
-            if budget == 0 {
-                self.admit_more = true;
-                return;
-            }
-            if core.is_full() {
-                if self.overflow.len() <= core.closing() {
-                    return;
-                }
-                match core.evict_idle() {
-                    Some(victim) => drive(&mut self.uring.ring, core, victim, Event::Resume),
-                    None => return,
-                }
-                continue;
-            }
-            let Some(stream) = self.overflow.pop_front() else { return };
-            let io = ConnIo { stream, recv_armed: false, recv_cancelling: false, sending: false, cancelled: false };
-            if let Ok(token) = core.accept(io) {
-                budget -= 1;
-                if core.wants_peers() {
-                    let peer = core.io(token).and_then(|io| io.stream.peer_addr().ok());
-                    core.set_peer(token, peer);
-                }
-                drive(&mut self.uring.ring, core, token, Event::Resume);
-            }
+    /// Close the listener once the shard stopped accepting and no accept on it is in flight.
+    fn release_listener(&mut self) {
+        if self.stopped && !self.accept_armed {
+            self.listener = None;
         }
     }
 
-    /// Keep the multishot accept posted while the cap has room for the connections already
-    /// waiting and more (or an idle keep-alive connection can make it); otherwise cancel
-    /// it, so that further connections wait in the backlog rather than being accepted only
-    /// to be held or closed. What one turn's completions accept before the cancel takes
-    /// effect still waits here.
+    /// Give accepted connections the slots the core admits them to, up to the turn's
+    /// budget, and start them.
+    fn admit(&mut self, core: &mut Core<ConnIo>) {
+        let mut budget = ACCEPT_BUDGET;
+        let new_io = |stream| ConnIo {
+            stream,
+            recv_armed: false,
+            recv_cancelling: false,
+            sending: Sending::Nothing,
+            cancelled: false,
+        };
+        while let Some(admitted) = admit(core, &mut self.overflow, &mut budget, new_io) {
+            let (Admitted::New(token) | Admitted::Closing(token)) = admitted;
+            drive(&mut self.uring.ring, core, token, Event::Resume);
+        }
+        self.admit_more = budget == 0 && !self.overflow.is_empty();
+    }
+
+    /// Keep the multishot accept posted while the core wants more connections; otherwise
+    /// cancel it, so that further connections wait in the backlog rather than being
+    /// accepted only to be held or closed. What one turn's completions accept before the
+    /// cancel takes effect still waits here.
     fn arm_accept(&mut self, core: &Core<ConnIo>) {
-        let waiting = self.overflow.len();
-        let room = core.len() + waiting < core.capacity() || (core.has_idle() && waiting < EVICT_AHEAD);
-        self.accepting(room && core.now() >= self.accept_retry_at);
+        self.accepting(!self.stopped && core.wants_accepts(self.overflow.len()));
     }
 
     fn accepting(&mut self, want: bool) {
@@ -288,11 +288,12 @@ impl UringDriver {
             let accept = opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
                 .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
                 .build();
-            self.uring.ring.push(accept.user_data(OP_ACCEPT));
+            // SAFETY: an accept points at no memory of ours; the listener stays open until
+            // the accept's last completion (`release_listener`).
+            unsafe { self.uring.ring.push(accept.user_data(OP_ACCEPT)) };
             self.accept_armed = true;
         } else if !want && self.accept_armed && !self.accept_cancelling {
-            let cancel = opcode::AsyncCancel2::new(CancelBuilder::user_data(OP_ACCEPT)).build();
-            self.uring.ring.push(cancel.user_data(OP_CANCEL));
+            cancel(&mut self.uring.ring, OP_ACCEPT);
             self.accept_cancelling = true;
         }
     }
@@ -307,44 +308,72 @@ fn drive(ring: &mut Ring, core: &mut Core<ConnIo>, token: Token, event: Event<'_
         let fd = Fd(io.stream.as_raw_fd());
         if receive && !io.recv_armed && !io.cancelled {
             io.recv_armed = true;
-            ring.push(opcode::RecvMulti::new(fd, BUF_GROUP).build().user_data(OP_RECV | token.0));
+            // SAFETY: the receive writes only into the provided buffers, which live until
+            // the ring is quiesced (`Uring`'s drop).
+            unsafe { ring.push(opcode::RecvMulti::new(fd, BUF_GROUP).build().user_data(OP_RECV | token.0)) };
         } else if !receive && io.recv_armed && !io.recv_cancelling && !io.cancelled {
             io.recv_cancelling = true;
-            let cancel = opcode::AsyncCancel2::new(CancelBuilder::user_data(OP_RECV | token.0)).build();
-            ring.push(cancel.user_data(OP_CANCEL));
+            cancel(ring, OP_RECV | token.0);
         }
         event = match action {
             Action::Receive | Action::Drain | Action::Yield => return,
-            Action::Send(_) if io.sending => return,
-            Action::Send(Segment::Bytes(bytes)) => {
-                let len = bytes.len().min(u32::MAX as usize) as u32;
-                io.sending = true;
-                return ring.push(opcode::Send::new(fd, bytes.as_ptr(), len).build().user_data(OP_SEND | token.0));
-            }
-            Action::Send(Segment::File(range)) => match sys::send_file(&io.stream, range) {
-                Ok(n) if n > 0 => Event::Sent(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    io.sending = true;
-                    let poll = opcode::PollAdd::new(fd, libc::POLLOUT as u32).build();
-                    return ring.push(poll.user_data(OP_POLL | token.0));
+            Action::Send(_) if io.sending != Sending::Nothing => return,
+            Action::Send(offer) => match offer.segment() {
+                Segment::Bytes(_) => {
+                    let Segment::Bytes(bytes) = offer.lend() else { unreachable!("the segment offered") };
+                    let len = bytes.len().min(u32::MAX as usize) as u32;
+                    io.sending = Sending::Bytes;
+                    let send = opcode::Send::new(fd, bytes.as_ptr(), len).build().user_data(OP_SEND | token.0);
+                    // SAFETY: the bytes are on loan (`Offer::lend`): the core keeps them put,
+                    // unchanged and allocated until this send's completion is reported as
+                    // `Sent` or `SendFailed` (`conn::Outgoing`: changing or recycling lent
+                    // output panics, dropping it leaks the bytes); the slot is not released
+                    // while `sending` is set, and at shutdown the ring is quiesced before the
+                    // loans end (`Core::quiesced`).
+                    return unsafe { ring.push(send) };
                 }
-                // Nothing sent: the file shrank, and the response can no longer match
-                // its Content-Length.
-                _ => Event::Failed,
+                // sendfile(2) reads the file within the call: no loan.
+                Segment::File(range) => match sys::send_file(&io.stream, range) {
+                    Ok(n) if n > 0 => Event::Sent(n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        io.sending = Sending::Poll;
+                        let poll = opcode::PollAdd::new(fd, libc::POLLOUT as u32).build();
+                        // SAFETY: a poll points at no memory of ours.
+                        return unsafe { ring.push(poll.user_data(OP_POLL | token.0)) };
+                    }
+                    // Nothing sent: the file shrank, and the response can no longer match
+                    // its Content-Length.
+                    _ => Event::SendFailed,
+                },
             },
             Action::Shutdown => sys::shutdown_write(&io.stream).map_or(Event::Failed, |()| Event::Shut),
             Action::Close | Action::Abort => {
                 if matches!(action, Action::Abort) && !io.cancelled {
                     let _ = sys::reset_on_close(&io.stream);
                 }
-                if !io.recv_armed && !io.sending {
+                if !io.recv_armed && io.sending == Sending::Nothing {
                     core.release(token);
                 } else if !std::mem::replace(&mut io.cancelled, true) {
-                    let cancel = opcode::AsyncCancel2::new(CancelBuilder::fd(fd).all()).build();
-                    ring.push(cancel.user_data(OP_CANCEL));
+                    // Each operation is named by its own user_data, never by the socket's
+                    // descriptor number, which a later connection may reuse.
+                    if io.recv_armed && !io.recv_cancelling {
+                        cancel(ring, OP_RECV | token.0);
+                    }
+                    match io.sending {
+                        Sending::Bytes => cancel(ring, OP_SEND | token.0),
+                        Sending::Poll => cancel(ring, OP_POLL | token.0),
+                        Sending::Nothing => {}
+                    }
                 }
                 return;
             }
         };
     }
+}
+
+/// Cancel the operation whose user_data is `user_data`.
+fn cancel(ring: &mut Ring, user_data: u64) {
+    let cancel = opcode::AsyncCancel2::new(CancelBuilder::user_data(user_data)).build();
+    // SAFETY: a cancellation points at no memory.
+    unsafe { ring.push(cancel.user_data(OP_CANCEL)) };
 }

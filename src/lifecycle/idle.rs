@@ -6,12 +6,13 @@
 //! did ask; the request timeout bounds how long it may stay silent.
 
 use super::{Core, Flags};
+use crate::transport::Transport;
 
 /// No neighbour.
 pub const NIL: u32 = u32::MAX;
 
 pub struct IdleList {
-    head: u32,
+    pub(super) head: u32,
     tail: u32,
 }
 
@@ -21,7 +22,7 @@ impl Default for IdleList {
     }
 }
 
-impl<C> Core<C> {
+impl<C, T: Transport> Core<C, T> {
     /// Join at the young end.
     pub(super) fn idle_push(&mut self, key: usize) {
         let tail = self.idle.tail;
@@ -55,10 +56,5 @@ impl<C> Core<C> {
 
     pub(super) fn idle_oldest(&self) -> Option<usize> {
         (self.idle.head != NIL).then_some(self.idle.head as usize)
-    }
-
-    /// Whether some connection could be closed to make room (`evict_idle`).
-    pub fn has_idle(&self) -> bool {
-        self.idle.head != NIL
     }
 }

@@ -3,23 +3,48 @@
 //!
 //! A driver reports what happened to a connection as an `Event` (bytes received, bytes
 //! sent, end of stream, an error, our side shut, or nothing new) through `Core::step`, and
-//! gets back the one next thing to do as an `Action` (receive, send this chunk, shut our
+//! gets back the one next thing to do as an `Action` (receive, send this segment, shut our
 //! side, drain, yield to other connections, close, abort), with the deadline that applies
 //! already set. Time comes from outside (`advance`), so every edge case is a test with a
 //! fake clock; expired deadlines and connections that yielded their turn come back to the
-//! driver through the ready list (`take_ready`). This is the shape of quinn-proto's
-//! `Connection` (events in, transmits and timeouts out), with one difference: the core
-//! holds every connection of a shard, because the cap, the idle list and fairness are
-//! decisions across connections.
+//! driver through the ready list (`take_ready`), and `next_deadline` says how long the
+//! shard may sleep. This is the shape of quinn-proto's `Connection` (events in, transmits
+//! and timeouts out), with one difference: the core holds every connection of a shard,
+//! because the cap, the idle list, admission and fairness are decisions across
+//! connections.
+//!
+//! New connections are admitted here too (`admit`, `wants_accepts`, `accept_failed`): at
+//! the cap the longest-idle keep-alive connection is closed to make room, a driver holds at
+//! most `EVICT_AHEAD` accepted connections waiting for that room, and after an accept error
+//! (EMFILE) accepting pauses for `ACCEPT_RETRY`. A driver only carries this out.
 //!
 //! A slot is removed in one place, `release`, which a driver calls when it carries out
 //! `Close` or `Abort` and the kernel no longer holds anything of the connection. Everything
 //! else names a connection by `Token`, checked against the slot's generation, so an event,
-//! timer or queue entry that outlived its connection finds nothing.
+//! timer or queue entry that outlived its connection finds nothing. Output a driver takes
+//! on loan from `Action::Send` (`conn::Offer::lend`) stays lent until it reports `Sent`
+//! or `SendFailed`: nothing changes or frees it meanwhile, by construction.
+//!
+//! The layers a connection's bytes cross: driver ⇄ transport (`crate::transport`: plain,
+//! or TLS decrypting what was received and encrypting what is lent) ⇄ protocol
+//! (`conn::Conn`, HTTP/1.1) ⇄ the serving context. HTTP/2 fits above the transport and
+//! beside `Conn`: one connection, one slot, one deadline and one outgoing queue here, and
+//! many streams inside its protocol state, each answered from the same context. The
+//! lifecycle's rules then apply to the connection as a whole (the send timeout is "no
+//! progress on the connection", the turn budget counts bytes across streams, a drain
+//! becomes GOAWAY), so nothing in this module needs to know about streams.
 
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+mod admission_tests;
+mod admit;
+mod conns;
+mod expire;
 mod idle;
+#[cfg(test)]
+mod invariants;
+mod slot;
 #[cfg(test)]
 mod tests;
 pub mod timer;
@@ -27,9 +52,13 @@ mod token;
 mod transitions;
 
 use crate::access::AccessLog;
-use crate::conn::{Conn, Context, Outbox, Segment};
-use crate::stats;
+use crate::conn::{Context, Offer, Outbox, Outgoing};
+use crate::transport::{Plain, Transport};
+pub use admit::{ACCEPT_RETRY, EVICT_AHEAD};
 use slab::Slab;
+#[cfg(test)]
+pub use slot::slot_bytes;
+use slot::{Flags, Phase, Slot, Timer};
 pub use token::Token;
 
 /// Milliseconds on the shard's monotonic clock.
@@ -75,8 +104,12 @@ pub enum Event<'a> {
     /// socket became ready. The core says what to do now.
     Resume,
     Received(&'a [u8]),
-    /// This many bytes of the chunk last handed out went out.
+    /// This many bytes of the segment lent by `Action::Send` went out; the loan is over.
     Sent(usize),
+    /// Sending the segment lent by `Action::Send` failed: the loan is over, and so is the
+    /// connection. (Any other error is `Failed`, which ends no loan: a send may still be
+    /// in flight.)
+    SendFailed,
     /// The client's end of stream.
     PeerClosed,
     /// An error on the socket: the connection is over.
@@ -88,13 +121,19 @@ pub enum Event<'a> {
 /// The one next thing a driver does for a connection.
 #[derive(Debug)]
 pub enum Action<'a> {
-    /// Take input: read if the socket has any, else wait for it.
+    /// Take input: read if the socket has any, else wait for it. The action stands until
+    /// the next event: a readiness backend that found the socket empty may carry it out
+    /// when input arrives without asking again, as a posted io_uring receive does.
     Receive,
-    /// Send (a prefix of) this chunk and report `Sent`. The bytes stay put until then.
-    Send(Segment<'a>),
+    /// Send (a prefix of) the offered segment and report `Sent` or `SendFailed`; or, with
+    /// no room in the socket, wait for it and ask again. A backend whose kernel reads the
+    /// bytes after the call returns takes them on loan (`Offer::lend`), and they stay put
+    /// and unchanged until it reports that send's outcome.
+    Send(Offer<'a>),
     /// Shut our side of the connection (FIN) and report `Shut`.
     Shutdown,
-    /// Read and discard input until the client closes or the linger deadline passes.
+    /// Read and discard input until the client closes or the linger deadline passes
+    /// (standing, as `Receive`).
     Drain,
     /// This connection had its share of this turn; it is on the ready list for the next.
     Yield,
@@ -103,6 +142,18 @@ pub enum Action<'a> {
     /// As `Close`, but with a reset (SO_LINGER 0): the client stalled, and what it did
     /// not take is dropped at once rather than held by the kernel.
     Abort,
+}
+
+/// What to do with a connection the driver accepted and has not yet given to the core.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Admission {
+    /// A slot is free: `accept` it.
+    Take,
+    /// At the cap: this keep-alive connection, idle the longest, is closed to make room;
+    /// resume it (the core says `Close`), then ask again.
+    Evict(Token),
+    /// No room now, nor any to make: leave the connection waiting (or unaccepted).
+    Wait,
 }
 
 /// The action and what the driver keeps for the connection.
@@ -115,95 +166,23 @@ pub struct Step<'a, C> {
     pub io: &'a mut C,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Phase {
-    Open,
-    /// Our side is shut; input is read and discarded until the client closes.
-    Lingering,
-    /// Over: the driver closes it and releases the slot.
-    Closed,
-}
-
-/// Which timeout the slot's deadline stands for.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Timer {
-    None,
-    Idle,
-    Request,
-    Send,
-    Linger,
-}
-
-/// A slot's yes-or-no state, a bit each: a byte each would cost every connection held 4
-/// bytes more.
-#[derive(Clone, Copy, Default)]
-struct Flags(u8);
-
-impl Flags {
-    /// The client ended its stream: answer what it sent, then close.
-    const PEER_EOF: u8 = 1;
-    /// `conn` holds input the parser has not seen (it arrived behind output).
-    const UNPARSED: u8 = 1 << 1;
-    /// Close with a reset.
-    const RESET: u8 = 1 << 2;
-    /// On the ready list.
-    const QUEUED: u8 = 1 << 3;
-    /// On the idle list.
-    const IDLE: u8 = 1 << 4;
-
-    fn has(self, flag: u8) -> bool {
-        self.0 & flag != 0
-    }
-
-    fn set(&mut self, flag: u8, on: bool) {
-        self.0 = if on { self.0 | flag } else { self.0 & !flag };
-    }
-
-    /// Set `flag` to `on`; whether it was set.
-    fn replace(&mut self, flag: u8, on: bool) -> bool {
-        let was = self.has(flag);
-        self.set(flag, on);
-        was
-    }
-}
-
-/// One connection: its protocol state, its lifecycle, and the driver's part.
-struct Slot<C> {
-    conn: Conn,
-    generation: u32,
-    phase: Phase,
-    timer: Timer,
-    flags: Flags,
-    /// The deadline as the wheel tick that ends at or after it (`timer::tick_at_or_after`):
-    /// no timer fires finer than a tick, and 4 bytes hold it where milliseconds took 8.
-    deadline: u32,
-    /// The wheel tick this slot is filed under, `timer::NOT_FILED` when none.
-    filed: u32,
-    /// The turn `spent` counts for.
-    turn: u32,
-    spent: u32,
-    /// Neighbours on the idle list (slab keys, `idle::NIL` at the ends).
-    idle_prev: u32,
-    idle_next: u32,
-    /// When the requests being answered began (their first byte; µs on the shard's
-    /// clock).
-    began: u64,
-    io: C,
-}
-
-/// Every connection of a shard and what serves them; no I/O.
-pub struct Core<C> {
-    slots: Slab<Slot<C>>,
+/// Every connection of a shard and what serves them; no I/O. `C` is the driver's part of a
+/// connection, `T` its transport.
+pub struct Core<C, T: Transport = Plain> {
+    slots: Slab<Slot<C, T>>,
     pub ctx: Context,
     timeouts: Timeouts,
     max_conns: usize,
-    /// Where answers are built; moved into a connection (swapped with a pooled outbox)
-    /// so the bytes stay put while the driver sends them.
+    /// Where answers are built; moved into a connection's outgoing queue (swapped with a
+    /// pooled one's empty buffers) so the bytes stay put while the driver sends them.
     scratch: Outbox,
     /// Boxed as `conn.out` holds them (a pointer keeps an idle `Conn` small), so moving
     /// one in or out of the pool allocates nothing.
     #[allow(clippy::vec_box)]
-    pool: Vec<Box<Outbox>>,
+    pool: Vec<Box<Outgoing>>,
+    /// What a transport makes of received bytes, when they are not what the protocol
+    /// reads (TLS: plaintext).
+    inbound: Vec<u8>,
     wheel: timer::Wheel,
     due: Vec<Token>,
     generation: u32,
@@ -213,22 +192,11 @@ pub struct Core<C> {
     idle: idle::IdleList,
     /// Slots closed and not yet released.
     closing: usize,
+    /// No accepting before this (an accept failed: EMFILE and the like).
+    accept_paused_until: Millis,
     /// The clock in µs (`advance_micros`; else `now` × 1000).
     now_us: u64,
     access: Option<AccessLog>,
-}
-
-/// What one connection held costs in its shard's slab, with `C` as its driver's part: the
-/// slot and the slab's tag around it (the layout of `slab`'s own entry, which fits its tag
-/// in the slot's unused bit patterns). The drivers' tests keep their part within budget.
-#[cfg(test)]
-pub const fn slot_bytes<C>() -> usize {
-    #[allow(dead_code)]
-    enum SlabEntry<T> {
-        Vacant(usize),
-        Occupied(T),
-    }
-    size_of::<SlabEntry<Slot<C>>>()
 }
 
 /// Slots the slab is given room for at the start (within the cap). Room not yet used costs
@@ -237,10 +205,10 @@ pub const fn slot_bytes<C>() -> usize {
 /// 5,000 a shard.
 const SLAB_RESERVE: usize = 16 * 1024;
 
-/// Pooled outboxes that grew past this are dropped rather than kept.
+/// Pooled outgoing queues that grew past this are dropped rather than kept.
 const POOLED_CAPACITY: usize = 256 * 1024;
 
-impl<C> Core<C> {
+impl<C, T: Transport> Core<C, T> {
     /// A core whose clock reads `now`, serving `ctx` (its `Date` set from `wall`, seconds
     /// since the epoch), holding at most `max_conns` connections.
     pub fn new(mut ctx: Context, timeouts: Timeouts, max_conns: usize, now: Millis, wall: u64) -> Self {
@@ -252,6 +220,7 @@ impl<C> Core<C> {
             max_conns,
             scratch: Outbox::default(),
             pool: Vec::new(),
+            inbound: Vec::new(),
             wheel: timer::Wheel::new(now),
             due: Vec::new(),
             generation: 0,
@@ -260,6 +229,7 @@ impl<C> Core<C> {
             ready: Vec::new(),
             idle: idle::IdleList::default(),
             closing: 0,
+            accept_paused_until: 0,
             now_us: now * 1000,
             access: None,
         }
@@ -295,213 +265,12 @@ impl<C> Core<C> {
         self.access.as_mut().map(|log| &mut log.buf)
     }
 
-    /// The peer of a connection just accepted, for the access log.
-    pub fn set_peer(&mut self, token: Token, peer: Option<std::net::SocketAddr>) {
-        if let (Some(key), Some(log)) = (self.live(token), &mut self.access) {
-            log.opened(key, peer);
-        }
-    }
-
-    /// Whether connections' peers are wanted (`set_peer`).
-    pub fn wants_peers(&self) -> bool {
-        self.access.is_some()
-    }
-
     pub fn len(&self) -> usize {
         self.slots.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
-    }
-
-    pub fn is_full(&self) -> bool {
-        self.slots.len() >= self.max_conns
-    }
-
-    /// Connections held at most.
-    pub fn capacity(&self) -> usize {
-        self.max_conns
-    }
-
-    /// Connections closed whose slots are not released yet (their driver waits for the
-    /// kernel to let go): room that is coming.
-    pub fn closing(&self) -> usize {
-        self.closing
-    }
-
-    /// Take a new connection, or hand `io` back when every slot is taken (see
-    /// `evict_idle`). The driver then resumes it.
-    pub fn accept(&mut self, io: C) -> Result<Token, C> {
-        if self.is_full() {
-            return Err(io);
-        }
-        // Generations wrap below 2^24 so a token fits beside an opcode in 64 bits.
-        self.generation = (self.generation + 1) & Token::GENERATION_MASK;
-        let entry = self.slots.vacant_entry();
-        let (key, token) = (entry.key(), Token::new(entry.key(), self.generation));
-        entry.insert(Slot {
-            conn: Conn::default(),
-            generation: self.generation,
-            phase: Phase::Open,
-            timer: Timer::None,
-            flags: Flags::default(),
-            deadline: 0,
-            filed: timer::NOT_FILED,
-            turn: self.turn,
-            spent: 0,
-            idle_prev: idle::NIL,
-            idle_next: idle::NIL,
-            began: self.now_us,
-            io,
-        });
-        if let Some(log) = &mut self.access {
-            log.opened(key, None);
-        }
-        stats::add(&self.ctx.stats.accepted, 1);
-        self.settle(key);
-        Ok(token)
-    }
-
-    /// The slot `token` names, unless it was released (and maybe reused) since.
-    fn live(&self, token: Token) -> Option<usize> {
-        let slot = self.slots.get(token.index())?;
-        (slot.generation == token.generation()).then_some(token.index())
-    }
-
-    fn token(&self, key: usize) -> Token {
-        Token::new(key, self.slots[key].generation)
-    }
-
-    /// The driver's part of a live connection.
-    pub fn io(&mut self, token: Token) -> Option<&mut C> {
-        let key = self.live(token)?;
-        Some(&mut self.slots[key].io)
-    }
-
-    /// Report `event` for `token`; the next action, or `None` if the connection is gone.
-    pub fn step(&mut self, token: Token, event: Event<'_>) -> Option<Step<'_, C>> {
-        let key = self.live(token)?;
-        self.apply(key, event);
-        let next = self.decide(key);
-        self.settle(key);
-        if matches!(next, Next::Yield) {
-            self.wake(key);
-        }
-        let slot = &mut self.slots[key];
-        let receive =
-            slot.phase != Phase::Closed && !slot.flags.has(Flags::PEER_EOF) && slot.conn.held_len() < PENDING_CAP;
-        let Slot { conn, io, .. } = slot;
-        let action = match next {
-            Next::Receive => Action::Receive,
-            Next::Send => match conn.out.as_deref().and_then(Outbox::next_segment) {
-                Some(chunk) => Action::Send(chunk),
-                None => unreachable!("decide says Send only while output is queued"),
-            },
-            Next::Shutdown => Action::Shutdown,
-            Next::Drain => Action::Drain,
-            Next::Yield => Action::Yield,
-            Next::Close => Action::Close,
-            Next::Abort => Action::Abort,
-        };
-        Some(Step { action, receive, io })
-    }
-
-    /// Free a connection's slot, the one place a slot is removed; its driver's part comes
-    /// back (to be dropped, which closes the socket).
-    pub fn release(&mut self, token: Token) -> Option<C> {
-        let key = self.live(token)?;
-        self.idle_unlink(key);
-        let slot = self.slots.remove(key);
-        stats::add(&self.ctx.stats.closed, 1);
-        if let Some(log) = &mut self.access {
-            log.closed(key, self.now_us);
-        }
-        self.closing -= usize::from(slot.phase == Phase::Closed);
-        if let Some(out) = slot.conn.out {
-            self.recycle(out);
-        }
-        Some(slot.io)
-    }
-
-    /// Put `key` on the ready list (once) for the driver's next `take_ready`.
-    fn wake(&mut self, key: usize) {
-        let token = self.token(key);
-        let slot = &mut self.slots[key];
-        if !slot.flags.replace(Flags::QUEUED, true) {
-            self.ready.push(token);
-        }
-    }
-
-    /// Ask for `token` to be resumed next turn (a driver whose operation ended without
-    /// news, e.g. a receive that found no free buffer).
-    pub fn wake_later(&mut self, token: Token) {
-        if let Some(key) = self.live(token) {
-            self.wake(key);
-        }
-    }
-
-    pub fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
-    }
-
-    /// Move the ready list into `into` (cleared first): connections whose deadline passed
-    /// or that yielded, to be resumed with `Event::Resume`.
-    pub fn take_ready(&mut self, into: &mut Vec<Token>) {
-        into.clear();
-        std::mem::swap(into, &mut self.ready);
-        for &token in into.iter() {
-            if let Some(key) = self.live(token) {
-                self.slots[key].flags.set(Flags::QUEUED, false);
-            }
-        }
-    }
-
-    /// Stop keeping connections alive: every answer from now on says `Connection: close`;
-    /// connections idle between requests (or new, with nothing received) and lingering
-    /// ones are closed within `DRAIN_IDLE`. Requests received are answered and responses
-    /// in flight finish; the shard is done when `is_empty`.
-    pub fn drain(&mut self) {
-        if std::mem::replace(&mut self.ctx.draining, true) {
-            return;
-        }
-        let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
-        for key in keys {
-            let slot = &mut self.slots[key];
-            if matches!(slot.timer, Timer::Idle | Timer::Linger) {
-                // Set again, under the drain's limit.
-                slot.timer = Timer::None;
-                self.settle(key);
-            }
-        }
-    }
-
-    /// Close every connection now (a drain ran out of time, or the stop is immediate): one
-    /// with a response still unsent is reset, so the kernel drops what the client did not
-    /// take instead of holding it; the others are closed. Each goes on the ready list for
-    /// its driver to carry out.
-    pub fn close_all(&mut self) {
-        let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
-        for key in keys {
-            if self.slots[key].phase != Phase::Closed {
-                let reset = self.slots[key].conn.out.is_some();
-                self.close(key, reset);
-                self.settle(key);
-                self.wake(key);
-            }
-        }
-    }
-
-    /// Every connection held, closed or not (for a shutdown).
-    pub fn tokens(&self) -> Vec<Token> {
-        self.slots.iter().map(|(key, slot)| Token::new(key, slot.generation)).collect()
-    }
-
-    fn recycle(&mut self, mut out: Box<Outbox>) {
-        out.clear();
-        if out.bytes.capacity() <= POOLED_CAPACITY {
-            self.pool.push(out);
-        }
     }
 }
 

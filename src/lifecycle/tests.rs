@@ -2,12 +2,13 @@
 //! events and carrying out actions by hand.
 
 use super::*;
+use crate::conn::{Context, Segment};
 use crate::files::{Cache, Root};
 use crate::http::Limits;
 
-const WALL: u64 = 1_700_000_000;
+pub(super) const WALL: u64 = 1_700_000_000;
 const BIG: usize = 1 << 20;
-const GET_INDEX: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
+pub(super) const GET_INDEX: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
 const GET_BIG: &[u8] = b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n";
 
 fn ctx() -> Context {
@@ -26,7 +27,7 @@ fn timeouts() -> Timeouts {
     Timeouts { keepalive: 7_000, request: 5_000, send: 10_000, linger: 2_000 }
 }
 
-fn core_with(max_conns: usize) -> Core<()> {
+pub(super) fn core_with(max_conns: usize) -> Core<()> {
     Core::new(ctx(), timeouts(), max_conns, 0, WALL)
 }
 
@@ -43,26 +44,28 @@ fn next(action: &Action<'_>) -> Next {
     }
 }
 
-fn step(core: &mut Core<()>, token: Token, event: Event<'_>) -> Next {
+pub(super) fn step(core: &mut Core<()>, token: Token, event: Event<'_>) -> Next {
     core.step(token, event).map(|s| next(&s.action)).expect("the connection is gone")
 }
 
 /// Report `event`, then send every chunk handed out in full (a file range as that many
 /// `#`), until the action is something else; the bytes sent and that action.
-fn run(core: &mut Core<()>, token: Token, event: Event<'_>) -> (Vec<u8>, Next) {
+pub(super) fn run(core: &mut Core<()>, token: Token, event: Event<'_>) -> (Vec<u8>, Next) {
     let mut sent = Vec::new();
     let mut event = event;
     loop {
         let step = core.step(token, event).expect("the connection is gone");
         let n = match step.action {
-            Action::Send(Segment::Bytes(b)) => {
-                sent.extend_from_slice(b);
-                b.len()
-            }
-            Action::Send(Segment::File(r)) => {
-                sent.resize(sent.len() + r.len as usize, b'#');
-                r.len as usize
-            }
+            Action::Send(offer) => match offer.segment() {
+                Segment::Bytes(b) => {
+                    sent.extend_from_slice(b);
+                    b.len()
+                }
+                Segment::File(r) => {
+                    sent.resize(sent.len() + r.len as usize, b'#');
+                    r.len as usize
+                }
+            },
             other => return (sent, next(&other)),
         };
         event = Event::Sent(n);
@@ -70,7 +73,7 @@ fn run(core: &mut Core<()>, token: Token, event: Event<'_>) -> (Vec<u8>, Next) {
 }
 
 /// Move the clock to `now` and fire timers; the connections that came due.
-fn at(core: &mut Core<()>, now: Millis) -> Vec<Token> {
+pub(super) fn at(core: &mut Core<()>, now: Millis) -> Vec<Token> {
     core.advance(now, WALL + now / 1000);
     core.expire();
     let mut ready = Vec::new();
@@ -91,11 +94,12 @@ fn statuses(bytes: &[u8]) -> Vec<String> {
 }
 
 /// A connection that asked for big.bin and was sent the head; the clock reads `now`.
-fn downloading(core: &mut Core<()>, now: Millis) -> Token {
+pub(super) fn downloading(core: &mut Core<()>, now: Millis) -> Token {
     at(core, now);
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     let Some(s) = core.step(t, Event::Received(GET_BIG)) else { panic!("gone") };
-    let Action::Send(Segment::Bytes(head)) = s.action else { panic!("{:?}", s.action) };
+    let Action::Send(offer) = s.action else { panic!("{:?}", s.action) };
+    let Segment::Bytes(head) = offer.segment() else { panic!("{offer:?}") };
     let n = head.len();
     assert_eq!(step(core, t, Event::Sent(n)), Next::Send, "the body follows the head");
     t
@@ -118,7 +122,8 @@ fn a_slow_reader_that_keeps_reading_is_never_cut() {
     assert!(now >= 600_000, "the test ran long enough to outlast every timeout");
     assert_eq!(step(&mut core, t, Event::Sent(0)), Next::Send);
     let Some(s) = core.step(t, Event::Resume) else { panic!("gone") };
-    let Action::Send(Segment::File(r)) = s.action else { panic!("{:?}", s.action) };
+    let Action::Send(offer) = s.action else { panic!("{:?}", s.action) };
+    let Segment::File(r) = offer.segment() else { panic!("{offer:?}") };
     let rest = r.len as usize;
     assert_eq!(step(&mut core, t, Event::Sent(rest)), Next::Receive, "whole, and kept alive");
 }
@@ -138,7 +143,7 @@ fn a_reader_that_stops_is_dropped_exactly_at_the_send_timeout() {
 #[test]
 fn a_request_gets_408_at_the_request_timeout_from_its_first_byte() {
     let mut core = core_with(10);
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     at(&mut core, 3_000);
     assert_eq!(step(&mut core, t, Event::Received(b"GET /index.html HT")), Next::Receive);
     // Trickling bytes does not extend a request.
@@ -158,7 +163,7 @@ fn a_request_gets_408_at_the_request_timeout_from_its_first_byte() {
 fn a_new_connection_that_sends_nothing_is_closed_quietly_at_the_request_timeout() {
     let mut core = core_with(10);
     at(&mut core, 1_000);
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     fires_at(&mut core, 6_000, &[t]);
     assert_eq!(run(&mut core, t, Event::Resume), (Vec::new(), Next::Close));
 }
@@ -166,7 +171,7 @@ fn a_new_connection_that_sends_nothing_is_closed_quietly_at_the_request_timeout(
 #[test]
 fn an_idle_keepalive_connection_is_closed_at_the_keepalive_timeout() {
     let mut core = core_with(10);
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     at(&mut core, 1_000);
     let (sent, next) = run(&mut core, t, Event::Received(GET_INDEX));
     assert_eq!((statuses(&sent), next), (vec!["200".to_string()], Next::Receive));
@@ -178,7 +183,7 @@ fn an_idle_keepalive_connection_is_closed_at_the_keepalive_timeout() {
 #[test]
 fn a_lingering_connection_is_closed_at_the_linger_timeout() {
     let mut core = core_with(10);
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     let (sent, next) = run(&mut core, t, Event::Received(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
     assert_eq!((statuses(&sent), next), (vec!["200".to_string()], Next::Shutdown));
     at(&mut core, 500);
@@ -191,13 +196,13 @@ fn a_lingering_connection_is_closed_at_the_linger_timeout() {
 fn the_clock_going_back_does_not_move_deadlines() {
     let mut core = core_with(10);
     at(&mut core, 10_000);
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     assert_eq!(step(&mut core, t, Event::Received(b"GET / HT")), Next::Receive);
     // A monotonic reading behind the last one is ignored: a connection taken now counts
     // from 10 s, not 1 s. The wall clock (Date only) stepping back a day or forward a
     // year changes nothing.
     core.advance(1_000, WALL - 86_400);
-    let taken_then = core.accept(()).unwrap();
+    let taken_then = core.accept((), None).unwrap();
     core.expire();
     core.advance(14_000, WALL + 365 * 86_400);
     core.expire();
@@ -206,51 +211,19 @@ fn the_clock_going_back_does_not_move_deadlines() {
 }
 
 /// A connection that asked for index.html at `now` and got it: idle, kept alive.
-fn kept_alive(core: &mut Core<()>, now: Millis) -> Token {
+pub(super) fn kept_alive(core: &mut Core<()>, now: Millis) -> Token {
     at(core, now);
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     assert_eq!(run(core, t, Event::Received(GET_INDEX)).1, Next::Receive);
     t
-}
-
-#[test]
-fn at_the_cap_the_longest_idle_keepalive_connection_is_evicted_and_a_busy_one_never() {
-    let mut core = core_with(4);
-    let silent = core.accept(()).unwrap();
-    let older = kept_alive(&mut core, 1_000);
-    let busy = downloading(&mut core, 1_500);
-    let younger = kept_alive(&mut core, 2_000);
-    assert!(core.is_full());
-    assert!(matches!(core.accept(()), Err(())));
-    // The keep-alive connection idle the longest goes first. The silent new one is older
-    // but is no keep-alive connection: it has its request timeout, and its request may
-    // be in the socket unread (evicting it would reset a client that did ask).
-    assert_eq!(core.evict_idle(), Some(older));
-    assert_eq!(core.closing(), 1);
-    assert_eq!(step(&mut core, older, Event::Resume), Next::Close);
-    core.release(older);
-    assert_eq!(core.closing(), 0);
-    let newcomer = core.accept(()).unwrap();
-    assert_eq!(core.evict_idle(), Some(younger));
-    // New, mid-request or mid-response: none is evicted.
-    assert_eq!(step(&mut core, silent, Event::Received(b"GET / HTTP/1.1\r\n")), Next::Receive);
-    assert_eq!(core.evict_idle(), None);
-    assert_eq!(step(&mut core, busy, Event::Resume), Next::Send);
-    // Once its response is whole (a megabyte: a turn's budget), the busy one is kept
-    // alive, and evictable.
-    assert_eq!(run(&mut core, busy, Event::Resume).1, Next::Yield);
-    at(&mut core, 2_001);
-    assert_eq!(run(&mut core, busy, Event::Resume).1, Next::Receive);
-    assert_eq!(core.evict_idle(), Some(busy));
-    assert_eq!(step(&mut core, newcomer, Event::Resume), Next::Receive);
 }
 
 #[test]
 fn a_long_pipeline_does_not_keep_another_connection_waiting() {
     let mut core = core_with(10);
     at(&mut core, 1_000);
-    let greedy = core.accept(()).unwrap();
-    let other = core.accept(()).unwrap();
+    let greedy = core.accept((), None).unwrap();
+    let other = core.accept((), None).unwrap();
     let pipeline = GET_INDEX.repeat(10_000);
     let (sent, next) = run(&mut core, greedy, Event::Received(&pipeline));
     let first_turn = statuses(&sent).len();
@@ -276,7 +249,7 @@ fn a_long_pipeline_does_not_keep_another_connection_waiting() {
 #[test]
 fn a_client_that_ends_its_stream_gets_every_answer_then_a_close() {
     let mut core = core_with(10);
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     let two = GET_BIG.repeat(2);
     let Some(s) = core.step(t, Event::Received(&two)) else { panic!("gone") };
     assert!(matches!(s.action, Action::Send(_)));
@@ -297,10 +270,10 @@ fn input_behind_unsent_output_is_capped() {
 #[test]
 fn a_released_slot_is_not_reached_by_its_old_token() {
     let mut core = core_with(1);
-    let old = core.accept(()).unwrap();
+    let old = core.accept((), None).unwrap();
     assert_eq!(step(&mut core, old, Event::Failed), Next::Close);
     core.release(old);
-    let new = core.accept(()).unwrap();
+    let new = core.accept((), None).unwrap();
     assert_eq!(new.index(), old.index());
     assert!(core.step(old, Event::Received(GET_INDEX)).is_none());
     assert!(core.release(old).is_none());
@@ -312,7 +285,7 @@ fn the_wheel_holds_an_entry_per_connection_not_per_request() {
     // The defaults, where each response's send deadline (60 s) comes before the
     // keep-alive deadline (75 s) it interrupts.
     let mut core: Core<()> = Core::new(ctx(), Timeouts::default(), 10, 0, WALL);
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     // A request every 100 ms for 200 s: past the first deadline filed, so that the
     // connection is refiled at its keep-alive deadline and each send deadline is earlier.
     for turn in 1..=2_000 {
@@ -357,7 +330,7 @@ fn idle_connection_is_small() {
     let slot_size = slot_bytes::<()>();
     assert!(slot_size <= 64, "slab entry of an idle connection is {slot_size} bytes");
     let mut core = core_with(10);
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     // A request in two pieces: the first is copied and kept until the rest comes.
     assert_eq!(step(&mut core, t, Event::Received(b"GET /index.html HT")), Next::Receive);
     assert!(core.slots[t.index()].conn.held_len() > 0, "the piece is held");
@@ -397,8 +370,8 @@ fn a_drain_lets_idle_connections_go_soon_and_closes_the_rest_after_their_answers
     let mut core = core_with(10);
     let idle = kept_alive(&mut core, 1_000);
     let download = downloading(&mut core, 1_000);
-    let fresh = core.accept(()).unwrap();
-    let partial = core.accept(()).unwrap();
+    let fresh = core.accept((), None).unwrap();
+    let partial = core.accept((), None).unwrap();
     assert_eq!(step(&mut core, partial, Event::Received(b"GET /index.html HT")), Next::Receive);
     at(&mut core, 2_000);
     core.drain();
@@ -445,7 +418,7 @@ fn what_happens_is_counted_once_where_it_happens() {
     use crate::stats::{TimeoutKind, get};
     let mut core = core_with(10);
     let s = core.ctx.stats;
-    let t = core.accept(()).unwrap();
+    let t = core.accept((), None).unwrap();
     at(&mut core, 1_000);
     let pipelined = [GET_INDEX, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n"].concat();
     assert_eq!(step(&mut core, t, Event::Received(&pipelined)), Next::Send);
@@ -462,7 +435,7 @@ fn what_happens_is_counted_once_where_it_happens() {
     core.release(t);
     assert_eq!(get(&s.closed), 1);
 
-    let slow = core.accept(()).unwrap();
+    let slow = core.accept((), None).unwrap();
     assert_eq!(step(&mut core, slow, Event::Received(b"GET / HT")), Next::Receive);
     assert_eq!(at(&mut core, 13_100), [slow]);
     assert_eq!(get(&s.timeouts[TimeoutKind::Request as usize]), 1);

@@ -21,6 +21,9 @@ pub const NOT_FILED: u32 = u32::MAX;
 
 pub struct Wheel {
     slots: Vec<Vec<Token>>,
+    /// A bit per slot, set while the slot holds entries: the next deadline is found in 16
+    /// words, not 1,024 slots.
+    occupied: [u64; SLOTS / 64],
     /// The tick whose slot is due next.
     next: u32,
 }
@@ -37,15 +40,45 @@ pub fn tick_of(ms: u64) -> u32 {
 
 impl Wheel {
     pub fn new(now_ms: u64) -> Wheel {
-        Wheel { slots: (0..SLOTS).map(|_| Vec::new()).collect(), next: tick_of(now_ms) }
+        Wheel { slots: (0..SLOTS).map(|_| Vec::new()).collect(), occupied: [0; SLOTS / 64], next: tick_of(now_ms) }
     }
 
     /// File `token` at tick `at` (clamped into the wheel's horizon); returns the tick it
     /// was actually filed under, which the caller keeps to recognise the entry.
     pub fn schedule(&mut self, token: Token, at: u32) -> u32 {
         let at = at.clamp(self.next, self.next + SLOTS as u32 - 1);
-        self.slots[at as usize % SLOTS].push(token);
+        let slot = at as usize % SLOTS;
+        self.slots[slot].push(token);
+        self.occupied[slot / 64] |= 1 << (slot % 64);
         at
+    }
+
+    /// The earliest tick with an entry filed (stale ones included), if any.
+    pub fn next_due(&self) -> Option<u32> {
+        // Every entry lies within the horizon from `next`, so the first occupied slot in
+        // wheel order from `next`'s holds the earliest.
+        let start = self.next as usize % SLOTS;
+        let words = self.occupied.len();
+        for i in 0..=words {
+            let w = (start / 64 + i) % words;
+            let mut bits = self.occupied[w];
+            if i == 0 {
+                bits &= u64::MAX << (start % 64);
+            } else if i == words {
+                bits &= !(u64::MAX << (start % 64));
+            }
+            if bits != 0 {
+                let slot = w * 64 + bits.trailing_zeros() as usize;
+                return Some(self.next + ((slot + SLOTS - start) % SLOTS) as u32);
+            }
+        }
+        None
+    }
+
+    /// Whether `token` is filed at `tick`.
+    #[cfg(test)]
+    pub fn holds(&self, token: Token, tick: u32) -> bool {
+        tick >= self.next && tick < self.next + SLOTS as u32 && self.slots[tick as usize % SLOTS].contains(&token)
     }
 
     /// Entries filed, stale ones included.
@@ -63,7 +96,9 @@ impl Wheel {
         // After a long stall (a suspended VM), visit each slot once, not each tick.
         let first = self.next.max(now.saturating_sub(SLOTS as u32 - 1));
         for tick in first..=now {
-            due.append(&mut self.slots[tick as usize % SLOTS]);
+            let slot = tick as usize % SLOTS;
+            due.append(&mut self.slots[slot]);
+            self.occupied[slot / 64] &= !(1 << (slot % 64));
         }
         self.next = now + 1;
     }
@@ -88,6 +123,31 @@ mod tests {
         assert_eq!(due, [Token(1)]);
         w.expire(100_000, &mut due);
         assert_eq!(due, [Token(3)]);
+    }
+
+    #[test]
+    fn the_next_due_tick_is_the_earliest_filed_across_the_wrap() {
+        let mut w = Wheel::new(0);
+        let mut due = Vec::new();
+        assert_eq!(w.next_due(), None);
+        w.schedule(Token(1), 700);
+        w.schedule(Token(2), 300);
+        assert_eq!(w.next_due(), Some(300));
+        w.expire(300, &mut due);
+        assert_eq!(w.next_due(), Some(700));
+        // Past the wrap: tick 1,100 lies in slot 76, before `next`'s slot (301).
+        w.schedule(Token(3), 1_100);
+        w.expire(700, &mut due);
+        assert_eq!(w.next_due(), Some(1_100));
+        // In `next`'s own word, below it: a full turn of the wheel later.
+        let mut w = Wheel::new(70 * TICK_MS);
+        w.schedule(Token(4), 70 + SLOTS as u32 - 6);
+        assert_eq!(w.next_due(), Some(70 + SLOTS as u32 - 6));
+        w.schedule(Token(5), 71);
+        assert_eq!(w.next_due(), Some(71));
+        w.expire(71, &mut due);
+        assert_eq!(due, [Token(5)]);
+        assert_eq!(w.next_due(), Some(70 + SLOTS as u32 - 6));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 /// for a backend to tag operations with. A token outlives its connection harmlessly: once
 /// the slot is freed (and maybe reused under a new generation) the core answers nothing
 /// for it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Token(pub u64);
 
 impl Token {

@@ -1,14 +1,15 @@
 //! The transitions: an event changes a connection's state (`apply`), the state says what
 //! comes next (`decide`), and the deadline follows from the state (`settle`). Timers
-//! (`expire`) and the cap (`evict_idle`) are the other two ways a connection's life changes.
+//! (`expire`) and admission at the cap (`admit`) are the other two ways a connection's
+//! life changes.
 
-use super::timer::{NOT_FILED, tick_at_or_after, tick_of};
-use super::{ANSWER_COST, Core, DRAIN_IDLE, Event, Flags, Next, Phase, TURN_BUDGET, Timer, Token};
-use crate::conn::{Conn, LogRecord};
-use crate::http::response::{self, Persistence};
-use crate::stats::{self, TimeoutKind};
+use super::timer::{NOT_FILED, tick_at_or_after};
+use super::{ANSWER_COST, Core, DRAIN_IDLE, Event, Flags, Next, Phase, TURN_BUDGET, Timer};
+use crate::conn::Conn;
+use crate::stats;
+use crate::transport::Transport;
 
-impl<C> Core<C> {
+impl<C, T: Transport> Core<C, T> {
     pub(super) fn apply(&mut self, key: usize, event: Event<'_>) {
         let turn = self.turn;
         let slot = &mut self.slots[key];
@@ -27,12 +28,17 @@ impl<C> Core<C> {
                 if slot.phase != Phase::Open || slot.conn.closing || slot.flags.has(Flags::PEER_EOF) || data.is_empty()
                 {
                     // Lingering, or a last answer is queued: input is only drained.
-                } else if slot.conn.out.is_some() || slot.spent >= TURN_BUDGET {
+                    return;
+                }
+                let mut inbound = std::mem::take(&mut self.inbound);
+                let data = slot.transport.inbound(data, &mut inbound);
+                if slot.conn.out.is_some() || slot.spent >= TURN_BUDGET {
                     slot.conn.hold(data);
                     slot.flags.set(Flags::UNPARSED, true);
                 } else {
                     self.feed(key, data);
                 }
+                self.inbound = inbound;
             }
             Event::Sent(n) => {
                 slot.spent = slot.spent.saturating_add(n.min(TURN_BUDGET as usize) as u32);
@@ -40,8 +46,8 @@ impl<C> Core<C> {
                 if let Some(log) = &mut self.access {
                     log.sent(key, n as u64, self.now_us);
                 }
-                let Some(out) = slot.conn.out.as_mut() else { return };
-                out.advance(n);
+                let Some(out) = slot.conn.out.as_deref_mut() else { return };
+                slot.transport.sent(n, out);
                 if n > 0 && slot.timer == Timer::Send {
                     // Progress: the send deadline starts again (see `settle`).
                     slot.timer = Timer::None;
@@ -51,9 +57,15 @@ impl<C> Core<C> {
                 {
                     // Every answer in it has gone: their response time is now known.
                     let ms = self.now_us.saturating_sub(slot.began) / 1000;
-                    self.ctx.stats.latency(ms, u64::from(out.responses));
+                    self.ctx.stats.latency(ms, u64::from(out.responses()));
                     self.recycle(out);
                 }
+            }
+            Event::SendFailed => {
+                if let Some(out) = slot.conn.out.as_deref_mut() {
+                    slot.transport.sent(0, out);
+                }
+                self.close(key, false);
             }
             Event::PeerClosed if slot.phase == Phase::Open => slot.flags.set(Flags::PEER_EOF, true),
             Event::PeerClosed | Event::Failed => self.close(key, false),
@@ -118,17 +130,23 @@ impl<C> Core<C> {
             // A request ended: whatever follows gets its own deadline.
             slot.timer = Timer::None;
         }
-        if let (Some(log), Some(answered)) = (&mut self.access, &mut self.ctx.records) {
-            for answer in answered.drain(..) {
-                log.queued(key, answer, slot.began, self.ctx.now);
-            }
-        }
+        self.log_records(key);
         if !self.scratch.is_empty() {
             let mut out = self.pool.pop().unwrap_or_default();
-            std::mem::swap(&mut *out, &mut self.scratch);
+            out.fill_from(&mut self.scratch);
             // Fed only while no output waits, so these are the answers it holds.
-            out.responses = answers;
-            slot.conn.out = Some(out);
+            out.set_responses(answers);
+            self.slots[key].conn.out = Some(out);
+        }
+    }
+
+    /// Hand the access log what the protocol recorded of the answers it just queued.
+    pub(super) fn log_records(&mut self, key: usize) {
+        if let (Some(log), Some(records)) = (&mut self.access, &mut self.ctx.records) {
+            let slot = &self.slots[key];
+            for record in records.drain(..) {
+                log.queued(key, record, slot.began, self.ctx.now);
+            }
         }
     }
 
@@ -178,75 +196,6 @@ impl<C> Core<C> {
             let token = self.token(key);
             self.slots[key].filed = self.wheel.schedule(token, tick);
         }
-    }
-
-    /// Fire every deadline that has passed: a request cut off is told 408 and closed, a
-    /// stalled send is aborted, an idle or lingering connection is closed. Each goes on
-    /// the ready list for its driver to carry out.
-    pub fn expire(&mut self) {
-        let now = tick_of(self.now);
-        self.wheel.expire(now, &mut self.due);
-        for i in 0..self.due.len() {
-            let token = self.due[i];
-            let Some(key) = self.live(token) else { continue };
-            let slot = &mut self.slots[key];
-            // The slot's entry lies at `filed`, and any other one it has at a later tick
-            // (filed before the deadline moved earlier). Filed past `now`, this entry is such
-            // a stale one; at or before, it stands for the slot, which is then unfiled or
-            // filed past `now`, so a second entry due with it finds nothing to do.
-            if slot.filed > now {
-                continue;
-            }
-            slot.filed = NOT_FILED;
-            if slot.timer == Timer::None {
-                continue;
-            }
-            if slot.deadline > now {
-                slot.filed = self.wheel.schedule(token, slot.deadline);
-                continue;
-            }
-            let stats = self.ctx.stats;
-            match slot.timer {
-                // A drain letting idle connections go is no timeout.
-                Timer::Idle if self.ctx.draining => {}
-                // A new connection that sent nothing waited as long as a request may take.
-                Timer::Idle if slot.conn.responses > 0 => stats.timeout(TimeoutKind::Keepalive),
-                Timer::Request | Timer::Idle => stats.timeout(TimeoutKind::Request),
-                Timer::Send => stats.timeout(TimeoutKind::Send),
-                Timer::Linger | Timer::None => {}
-            }
-            match slot.timer {
-                Timer::Request => {
-                    stats.response(408);
-                    stats.parse_error(408);
-                    slot.conn = Conn::default();
-                    slot.conn.closing = true;
-                    slot.flags.set(Flags::UNPARSED, false);
-                    let mut out = self.pool.pop().unwrap_or_default();
-                    response::error(&mut out.bytes, 408, &self.ctx.date, Persistence::Close, false, &[]);
-                    if let Some(log) = &mut self.access {
-                        let answer = LogRecord::without_request(408, out.bytes.len() as u64, b"-");
-                        log.queued(key, answer, slot.began, self.ctx.now);
-                    }
-                    slot.conn.out = Some(out);
-                }
-                Timer::Send => self.close(key, true),
-                Timer::Idle | Timer::Linger | Timer::None => self.close(key, false),
-            }
-            self.settle(key);
-            self.wake(key);
-        }
-    }
-
-    /// At the cap: close the keep-alive connection idle the longest, never one new,
-    /// mid-request or mid-response. The driver must resume the token returned, which says
-    /// `Close`.
-    pub fn evict_idle(&mut self) -> Option<Token> {
-        let key = self.idle_oldest()?;
-        stats::add(&self.ctx.stats.evicted, 1);
-        self.close(key, false);
-        self.settle(key);
-        Some(self.token(key))
     }
 
     pub(super) fn close(&mut self, key: usize, reset: bool) {
