@@ -1,8 +1,18 @@
 //! What a shard counts, for `/metrics` and `/status`. Shards are processes, so the counters
 //! live in memory the master shares with every shard (a memfd each maps; `driver::sys`):
-//! one cache-line-aligned block per shard index, updated with relaxed atomic adds and read
-//! by the master. No lock and no message per request; a replacement (or a new generation)
-//! of a shard adds to the same block, so the figures are totals over the server's life.
+//! cache-line-aligned blocks updated with relaxed atomic adds and read by the master. No
+//! lock and no message per request.
+//!
+//! Each shard *process* counts in a block of its own (`BLOCKS_PER_SHARD` per shard index),
+//! and the status endpoint shows, per index, the sum over that index's blocks: totals over
+//! the server's life, across replacements and generations. A block of its own is what
+//! keeps `connections_open` (accepted − closed) true. A process killed outright (SIGKILL, a
+//! crash) never counts the closes of the connections it held, which the kernel closed when
+//! it died; once the master has reaped it, nothing writes its block any more, so the
+//! master counts what the block still holds as closed (`settle`) before the block is used
+//! again. With one block per shard index, shared by both generations of a reload and by a
+//! replacement, the master could not tell what the dead process held, and the gauge grew
+//! by that much with every crash.
 
 #![forbid(unsafe_code)]
 
@@ -54,6 +64,24 @@ pub struct ShardStats {
     pub restarts: AtomicU64,
 }
 
+/// Shard processes of one index that count at once, each in its own block: the one serving,
+/// a new generation's starting beside it during a reload, and up to two older generations
+/// still draining (a reload every few seconds). Past that, a process shares a block
+/// (`block_for`), and that block's open count is settled only when all its processes
+/// have exited.
+pub const BLOCKS_PER_SHARD: usize = 4;
+
+/// Blocks in the shared memory of a server of `shards` shards.
+pub fn blocks(shards: usize) -> usize {
+    shards * BLOCKS_PER_SHARD
+}
+
+/// The blocks of shard `index` among `shards`: the first shard index's first block is block
+/// 0 and so on, so a server's first generation counts in blocks `0..shards`.
+pub fn blocks_of(index: usize, shards: usize) -> impl Iterator<Item = usize> {
+    (0..BLOCKS_PER_SHARD).map(move |k| k * shards + index)
+}
+
 /// Add `n` to a counter.
 pub fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
@@ -67,6 +95,52 @@ impl ShardStats {
     /// A block of its own, for a core that no master shares (tests, tools).
     pub fn detached() -> &'static ShardStats {
         Box::leak(Box::default())
+    }
+
+    /// Every counter that only grows, in one order, for `merged`: all but the pid,
+    /// generation and start, which say who counts here now.
+    fn counters(&self) -> impl Iterator<Item = &AtomicU64> {
+        [&self.accepted, &self.closed, &self.evicted, &self.bytes_sent, &self.latency_sum_ms, &self.restarts]
+            .into_iter()
+            .chain(&self.responses)
+            .chain(&self.timeouts)
+            .chain(&self.parse_errors)
+            .chain(&self.latency)
+    }
+
+    /// One shard index's figures: the counters summed over its `blocks`, and the pid,
+    /// generation and start of the newest process that counts in one of them (pid 0 when
+    /// none does, e.g. a shard waiting out its restart backoff).
+    pub fn merged<'a>(blocks: impl IntoIterator<Item = &'a ShardStats>) -> ShardStats {
+        let sum = ShardStats::default();
+        let mut newest: Option<&ShardStats> = None;
+        for block in blocks {
+            sum.counters().zip(block.counters()).for_each(|(s, b)| add(s, get(b)));
+            let key = |b: &ShardStats| (get(&b.pid) != 0, get(&b.generation), get(&b.started));
+            if newest.is_none_or(|n| key(block) > key(n)) {
+                newest = Some(block);
+            }
+        }
+        if let Some(n) = newest {
+            for (to, from) in [(&sum.pid, &n.pid), (&sum.generation, &n.generation), (&sum.started, &n.started)] {
+                to.store(get(from), Ordering::Relaxed);
+            }
+        }
+        sum
+    }
+
+    /// The processes that counted here have all exited and been reaped, so nothing adds
+    /// to this block until the master gives it to a new one: count the connections they
+    /// still held as closed (the kernel closed them when each died), and say no process
+    /// counts here.
+    pub fn settle(&self) {
+        add(&self.closed, get(&self.accepted).saturating_sub(get(&self.closed)));
+        self.pid.store(0, Ordering::Relaxed);
+    }
+
+    /// Connections held now: accepted and not yet closed.
+    pub fn open(&self) -> u64 {
+        get(&self.accepted).saturating_sub(get(&self.closed))
     }
 
     pub fn response(&self, status: u16) {
@@ -113,5 +187,30 @@ mod tests {
         assert_eq!(get(&s.parse_errors[4]), 1);
         assert_eq!((get(&s.latency[0]), get(&s.latency[2]), get(&s.latency[LATENCY_MS.len()])), (2, 1, 1));
         assert_eq!(get(&s.latency_sum_ms), 60_003);
+    }
+
+    #[test]
+    fn a_settled_block_holds_nothing_open_and_merging_keeps_the_newest_process() {
+        let shards = 2;
+        let all: Vec<ShardStats> = (0..blocks(shards)).map(|_| ShardStats::default()).collect();
+        assert_eq!(blocks_of(1, shards).collect::<Vec<_>>(), [1, 3, 5, 7]);
+        let (old, new) = (&all[1], &all[3]);
+        add(&old.accepted, 5);
+        add(&old.closed, 2);
+        old.pid.store(100, Ordering::Relaxed);
+        old.generation.store(1, Ordering::Relaxed);
+        add(&new.accepted, 4);
+        add(&new.closed, 1);
+        new.pid.store(200, Ordering::Relaxed);
+        new.generation.store(2, Ordering::Relaxed);
+        let shard = ShardStats::merged(blocks_of(1, shards).map(|b| &all[b]));
+        assert_eq!((shard.open(), get(&shard.accepted), get(&shard.pid), get(&shard.generation)), (6, 9, 200, 2));
+        // The new generation's process was killed holding 3 connections.
+        new.settle();
+        let shard = ShardStats::merged(blocks_of(1, shards).map(|b| &all[b]));
+        assert_eq!((shard.open(), get(&shard.accepted), get(&shard.closed), get(&shard.pid)), (3, 9, 6, 100));
+        old.settle();
+        let shard = ShardStats::merged(blocks_of(1, shards).map(|b| &all[b]));
+        assert_eq!((shard.open(), get(&shard.pid), get(&shard.generation)), (0, 0, 2));
     }
 }

@@ -1,6 +1,7 @@
-//! The master's loop: it sleeps until a shard reports that it serves, a status request
-//! comes, or a tick passes; then it reads signals, reaps exits, moves a reload on and
-//! restarts what is due. Stops: SIGTERM/SIGINT drain, a second one or SIGQUIT is at once.
+//! The master's loop: it sleeps until a shard reports that it serves, a signal comes, or a
+//! tick passes; then it reads signals, reaps exits, moves a reload on and restarts what is
+//! due. Nothing in it waits on a client (the status listener has its own thread). Stops:
+//! SIGTERM/SIGINT drain, a second one or SIGQUIT is at once.
 
 use super::*;
 
@@ -41,6 +42,7 @@ impl Master {
                 }
                 if self.workers.iter().all(|w| w.serving) {
                     self.serving = true;
+                    self.publish();
                     log::info(format_args!(
                         "listening on http://{addr} ({} shards, backend {})",
                         self.slots.len(),
@@ -90,23 +92,12 @@ impl Master {
         };
     }
 
-    /// Sleep until a worker reports that it serves or `TICK` passes; mark those that did.
+    /// Sleep until a worker reports that it serves, a signal comes or `TICK` passes; mark
+    /// those that serve.
     pub(super) fn wait_for_reports(&mut self) {
-        let mut fds = vec![PollFd::new(self.ready_rx.as_fd(), PollFlags::POLLIN)];
-        if let Some(listener) = &self.status_listener {
-            fds.push(PollFd::new(listener.as_fd(), PollFlags::POLLIN));
-        }
+        let mut fds = [PollFd::new(self.ready_rx.as_fd(), PollFlags::POLLIN)];
         let ms = TICK.as_millis() as u16;
         if !matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0) {
-            return;
-        }
-        let status = fds.get(1).and_then(PollFd::revents).is_some_and(|r| !r.is_empty());
-        let reports = fds[0].revents().is_some_and(|r| !r.is_empty());
-        drop(fds);
-        if status {
-            self.serve_status();
-        }
-        if !reports {
             return;
         }
         let mut buf = [0u8; 512];
@@ -147,10 +138,14 @@ impl Master {
         if self.stopping == Some(true) {
             return;
         }
-        if self.stopping.is_none() {
+        let first = self.stopping.is_none();
+        self.stopping = Some(immediate);
+        self.reload = None;
+        // `/healthz` says so before any shard hears of it, so a load balancer stops first.
+        self.publish();
+        if first {
             self.notify.send("STOPPING=1");
         }
-        self.reload = None;
         // The shards' copies of the listeners are the last: once each shard has taken
         // what its queue holds and closed its copy, new connections are refused.
         for slot in &mut self.slots {
@@ -168,7 +163,6 @@ impl Master {
                 self.tell(i, if immediate { Signal::SIGQUIT } else { Signal::SIGTERM });
             }
         }
-        self.stopping = Some(immediate);
     }
 
     /// Start-up failed: stop whatever started, without waiting on it.

@@ -13,21 +13,24 @@
 //! - With `NOTIFY_SOCKET` set (systemd `Type=notify`) the master reports READY, RELOADING
 //!   and STOPPING.
 //!
-//! The master is one thread that wakes at least every `TICK`: on a shard's report that it
-//! serves (a line on a pipe every shard inherits) or at the tick, when it reads signals
-//! and reaps exits. Here: start-up and spawning; `control` the loop and stops;
-//! `supervise` exits, restarts and reloads; `status` the status listener; `notify`
-//! systemd; `worker` what a shard process runs.
+//! The master's loop wakes at least every `TICK`: on a shard's report that it serves (a
+//! line on a pipe every shard inherits), on a signal, or at the tick, when it reads signals
+//! and reaps exits. It never waits on a client: the status listener has a thread of its
+//! own (`status_port`), which reads what the loop publishes. Here: start-up and spawning;
+//! `control` the loop and stops; `supervise` exits, restarts and reloads; `status` what
+//! the status listener answers; `notify` systemd; `worker` what a shard process runs.
 
 #![forbid(unsafe_code)]
 
 mod control;
 mod notify;
 mod status;
+mod status_port;
 mod supervise;
 mod worker;
 
 use notify::Notify;
+use status_port::{Published, State};
 use supervise::ended;
 pub use worker::run_worker;
 
@@ -65,6 +68,8 @@ const BACKEND_ENV: &str = "C10K_BACKEND";
 /// The per-shard connection cap from the master's capacity plan.
 const MAX_CONNS_ENV: &str = "C10K_MAX_CONNS";
 const GENERATION_ENV: &str = "C10K_GENERATION";
+/// The block of the shared counters the worker counts in (`stats::blocks_of`).
+const STATS_BLOCK_ENV: &str = "C10K_STATS_BLOCK";
 
 /// The longest the master sleeps between looks at signals and exits.
 const TICK: Duration = Duration::from_millis(50);
@@ -155,11 +160,11 @@ pub fn run(config: &Config) -> i32 {
             return fail(format_args!("--status-listen {at}: {e}; pass a free ADDR:PORT"));
         }
     };
-    let stats_fd = match sys::stats_memfd(shards) {
+    let stats_fd = match sys::stats_memfd(stats::blocks(shards)) {
         Ok(fd) => fd,
         Err(e) => return fail(format_args!("cannot create the shared counters: {e}")),
     };
-    let stats = match sys::map_stats(&stats_fd, shards) {
+    let stats = match sys::map_stats(&stats_fd, stats::blocks(shards)) {
         Ok(s) => s,
         Err(e) => return fail(format_args!("cannot map the shared counters: {e}")),
     };
@@ -182,6 +187,19 @@ pub fn run(config: &Config) -> i32 {
     }
     for warning in &plan.warnings {
         log::warn(format_args!("{warning}"));
+    }
+    let published = Arc::new(Published::default());
+    if let Some(listener) = status_listener {
+        let facts = status_port::Facts {
+            backend: backend_name(backend),
+            started: unix_now(),
+            capacity: plan.capacity,
+            shards,
+            stats,
+        };
+        if let Err(e) = status_port::spawn(listener, Arc::clone(&published), facts) {
+            return fail(format_args!("cannot start the status listener's thread: {e}"));
+        }
     }
     let mut master = Master {
         exe,
@@ -208,9 +226,7 @@ pub fn run(config: &Config) -> i32 {
         notify: Notify::from_env(),
         stats_fd,
         stats,
-        status_listener,
-        capacity: plan.capacity,
-        started_unix: unix_now(),
+        published,
         serving: false,
         reloads: 0,
     };
@@ -250,6 +266,8 @@ struct Slot {
 struct Worker {
     index: usize,
     generation: u32,
+    /// The block of the shared counters it counts in.
+    block: usize,
     child: Child,
     started: Instant,
     /// It said it serves.
@@ -286,10 +304,10 @@ struct Master {
     notify: Notify,
     /// The shards' counters: every worker inherits the memfd and maps it.
     stats_fd: std::os::fd::OwnedFd,
+    /// Every block, `BLOCKS_PER_SHARD` per shard (`stats::blocks_of`).
     stats: &'static [ShardStats],
-    status_listener: Option<TcpListener>,
-    capacity: u64,
-    started_unix: u64,
+    /// What the status listener's thread reads (`publish`).
+    published: Arc<Published>,
     /// Every shard of the first generation has served.
     serving: bool,
     reloads: u64,
@@ -304,6 +322,7 @@ impl Master {
         sys::set_inheritable(listener, true)?;
         sys::set_inheritable(&self.ready_tx, true)?;
         sys::set_inheritable(&self.stats_fd, true)?;
+        let block = self.free_block(index);
         let child = Command::new(&self.exe)
             .args(&self.args)
             .arg("--worker")
@@ -315,7 +334,8 @@ impl Master {
             .env(MAX_CONNS_ENV, self.per_shard.to_string())
             .env(GENERATION_ENV, generation.to_string())
             .env(STATS_FD_ENV, self.stats_fd.as_raw_fd().to_string())
-            .env(STATS_BLOCKS_ENV, self.slots.len().to_string())
+            .env(STATS_BLOCKS_ENV, stats::blocks(self.slots.len()).to_string())
+            .env(STATS_BLOCK_ENV, block.to_string())
             .env_remove("NOTIFY_SOCKET")
             .spawn();
         sys::set_inheritable(listener, false)?;
@@ -323,13 +343,38 @@ impl Master {
         sys::set_inheritable(&self.stats_fd, false)?;
         let child = child?;
         let pid = child.id();
-        let block = &self.stats[index];
-        block.pid.store(u64::from(pid), Ordering::Relaxed);
-        block.generation.store(u64::from(generation), Ordering::Relaxed);
-        block.started.store(unix_now(), Ordering::Relaxed);
+        let counters = &self.stats[block];
+        counters.pid.store(u64::from(pid), Ordering::Relaxed);
+        counters.generation.store(u64::from(generation), Ordering::Relaxed);
+        counters.started.store(unix_now(), Ordering::Relaxed);
         let started = Instant::now();
-        self.workers.push(Worker { index, generation, child, started, serving: false, stopped: false, kill_at: None });
+        let serving = false;
+        self.workers.push(Worker { index, generation, block, child, started, serving, stopped: false, kill_at: None });
         Ok(pid)
+    }
+
+    /// A block of shard `index` that no living worker counts in; when every one is taken
+    /// (more generations draining than `BLOCKS_PER_SHARD` allows for), the one of its
+    /// oldest worker, shared until both have exited (`supervise::reap`).
+    fn free_block(&self, index: usize) -> usize {
+        let shards = self.slots.len();
+        let mut blocks = stats::blocks_of(index, shards);
+        blocks.find(|&b| self.workers.iter().all(|w| w.block != b)).unwrap_or_else(|| {
+            let oldest = self.workers.iter().filter(|w| w.index == index).min_by_key(|w| w.started);
+            oldest.map_or(index, |w| w.block)
+        })
+    }
+
+    /// Tell the status listener's thread what the server is doing now: at each change, before
+    /// the line that logs it, so whoever reads that line and asks `/healthz` sees the change.
+    pub(super) fn publish(&self) {
+        let state = match (self.stopping, self.serving, &self.reload) {
+            (Some(_), _, _) => State::Stopping,
+            (None, false, _) => State::Starting,
+            (None, true, Some(_)) => State::Reloading,
+            (None, true, None) => State::Serving,
+        };
+        self.published.set(state, self.reloads);
     }
 }
 

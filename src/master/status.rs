@@ -4,13 +4,10 @@
 //! page for a browser), `/healthz` (200 while serving, 503 while starting, reloading or
 //! stopping). GET and HEAD only; it never serves a file. No I/O here: bytes in, bytes out.
 
-use super::{backend_name, unix_now};
-use crate::driver::sys;
 use crate::http::response::{self, Persistence};
 use crate::http::{Limits, Method, Status, parse};
 use crate::stats::{ERROR_STATUSES, LATENCY_MS, ShardStats, get};
 use std::fmt::Write as _;
-use std::time::Duration;
 
 /// What the master knows at the moment of a request.
 pub struct Server<'a> {
@@ -25,6 +22,13 @@ pub struct Server<'a> {
     /// `serving`, `starting`, `reloading` or `stopping`.
     pub state: &'a str,
     pub shards: &'a [ShardStats],
+}
+
+/// Whether `head` is all the request there will be: a whole head, or one already refused
+/// (it can no longer become a valid head, or it is over the size limit), which is answered
+/// 400 at once instead of when its client gives up.
+pub fn head_ended(head: &[u8]) -> bool {
+    !matches!(parse(head, &Limits::default()), Ok(Status::Partial))
 }
 
 /// The whole response to `request` (one request; the connection closes after it).
@@ -82,12 +86,7 @@ fn one(v: u64) -> Vec<(String, u64)> {
 }
 
 const FAMILIES: [Family; 9] = [
-    Family {
-        name: "connections_open",
-        help: "Connections held now.",
-        gauge: true,
-        values: |s| one(get(&s.accepted).saturating_sub(get(&s.closed))),
-    },
+    Family { name: "connections_open", help: "Connections held now.", gauge: true, values: |s| one(s.open()) },
     Family {
         name: "connections_accepted_total",
         help: "Connections accepted.",
@@ -288,7 +287,7 @@ fn page(server: &Server<'_>) -> String {
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             get(&s.pid),
             get(&s.generation),
-            get(&s.accepted).saturating_sub(get(&s.closed)),
+            s.open(),
             get(&s.accepted),
             r[1],
             r[2],
@@ -318,33 +317,4 @@ fn page(server: &Server<'_>) -> String {
         server.capacity,
         server.reloads
     )
-}
-
-impl super::Master {
-    /// Answer the status listener's waiting connections, one request each. The master
-    /// blocks on a slow client for at most a second: it is an operator's port.
-    pub(super) fn serve_status(&mut self) {
-        let Some(listener) = &self.status_listener else { return };
-        while let Ok(stream) = sys::accept(listener) {
-            let request = sys::read_request_head(&stream, Duration::from_secs(1));
-            let state = match (self.stopping, self.serving, &self.reload) {
-                (Some(_), _, _) => "stopping",
-                (None, false, _) => "starting",
-                (None, true, Some(_)) => "reloading",
-                (None, true, None) => "serving",
-            };
-            let server = Server {
-                version: env!("CARGO_PKG_VERSION"),
-                backend: backend_name(self.backend),
-                started: self.started_unix,
-                now: unix_now(),
-                capacity: self.capacity,
-                reloads: self.reloads,
-                state,
-                shards: self.stats,
-            };
-            let date = crate::http::date::format(unix_now());
-            let _ = sys::write_all_blocking(&stream, &answer(&request, &server, &date), Duration::from_secs(1));
-        }
-    }
 }

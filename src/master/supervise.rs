@@ -18,6 +18,10 @@ impl Master {
                 }
             };
             let w = self.workers.swap_remove(i);
+            // Before a replacement can be given the block.
+            if self.workers.iter().all(|other| other.block != w.block) {
+                self.stats[w.block].settle();
+            }
             let who = format!("shard {} (pid {}, generation {})", w.index, w.child.id(), w.generation);
             if w.stopped {
                 log::info(format_args!("{who} {}", ended(status)));
@@ -84,9 +88,10 @@ impl Master {
     /// SIGHUP: a new generation of every shard from the executable on disk.
     pub(super) fn reload(&mut self) {
         let generation = self.generation + 1;
+        self.reload = Some(Reload { generation, started: Instant::now() });
+        self.publish();
         self.notify.send("RELOADING=1");
         log::info(format_args!("reload: starting generation {generation} from {}", self.exe.display()));
-        self.reload = Some(Reload { generation, started: Instant::now() });
         for index in 0..self.slots.len() {
             if let Err(e) = self.spawn(index, generation) {
                 return self.fail_reload(&format!("cannot start shard {index} from {}: {e}", self.exe.display()));
@@ -111,6 +116,7 @@ impl Master {
         self.generation = generation;
         self.reload = None;
         self.reloads += 1;
+        self.publish();
         for slot in &mut self.slots {
             slot.restart_at = None;
         }
@@ -129,6 +135,7 @@ impl Master {
     /// Stop the new generation; the old one keeps serving.
     pub(super) fn fail_reload(&mut self, why: &str) {
         let Some(reload) = self.reload.take() else { return };
+        self.publish();
         for i in 0..self.workers.len() {
             let w = &self.workers[i];
             if w.generation == reload.generation && !w.stopped {
@@ -146,7 +153,12 @@ pub(super) fn ended(status: ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
         (Some(0), _) => "exited".to_string(),
+        // A panic logs where, just before: a release build aborts, a debug build exits 101.
+        (Some(101), _) => "exited with status 101 (it panicked: see the line before)".to_string(),
         (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(sig)) if sig == Signal::SIGABRT as i32 => {
+            "was killed by SIGABRT (a panic aborts: see the line before)".to_string()
+        }
         (None, Some(sig)) => {
             let name = Signal::try_from(sig).map_or_else(|_| sig.to_string(), |s| s.as_str().to_string());
             format!("was killed by {name}")

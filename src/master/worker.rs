@@ -52,8 +52,10 @@ fn serve<D: Driver>(config: &Config, inherited: sys::Inherited, core: &str, stop
         .map_err(|e| io::Error::new(e.kind(), format!("--root {}: {e}", config.root.display())))?;
     let mut ctx = Context::new(root, Cache::new(4096, 64 << 20), config.limits());
     if let Some(stats) = stats {
+        // A master from before per-process blocks names none: its block per shard index.
         let index = config.worker.unwrap_or(0);
-        ctx.stats = stats.get(index).ok_or_else(|| io::Error::other(format!("no counters for shard {index}")))?;
+        let block = std::env::var(STATS_BLOCK_ENV).ok().and_then(|b| b.parse().ok()).unwrap_or(index);
+        ctx.stats = stats.get(block).ok_or_else(|| io::Error::other(format!("no counters block {block}")))?;
     }
     let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
     let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };

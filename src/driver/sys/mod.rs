@@ -1,7 +1,7 @@
 //! Socket, file and process calls, each a thin wrapper that returns `io::Result`, grouped
 //! by job: the shards' sockets (`socket`), what a worker inherits from the master
 //! (`inherit`), the shared counters' memfd (`memfd`), fork for the models (`process`),
-//! the master's blocking status I/O (`status_io`) and the access log's file (`logfile`).
+//! the master's status listener (`status_io`) and the access log's file (`logfile`).
 //! Everything is re-exported here, so callers name `sys::X` whichever file holds it.
 
 mod inherit;
@@ -21,4 +21,4 @@ pub use socket::{
     SEND_LOWAT, accept, check_port_free, prepare_accepted, read, reset_on_close, reuseport_listener, send_file,
     send_file_len, shutdown_write, write,
 };
-pub use status_io::{read_request_head, status_listener, write_all_blocking};
+pub use status_io::status_listener;
