@@ -33,6 +33,42 @@ pub fn error(text: Arguments<'_>) {
     emit(std::io::stderr().as_fd(), "", text);
 }
 
+/// Log every panic of this process as one error line naming where and why, before it
+/// aborts or unwinds: the master's line about the shard's death follows it, so the log
+/// explains the restart. The default hook's text (several lines, no time, no writer) is
+/// only added when `RUST_BACKTRACE` asks for a backtrace.
+pub fn log_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        error(format_args!("{}", panic_text(info.location(), info.payload())));
+        if std::env::var("RUST_BACKTRACE").is_ok_and(|v| v != "0") {
+            default(info);
+        }
+    }));
+}
+
+/// Longest panic message logged: the line stays under PIPE_BUF, so one write keeps it whole.
+const MAX_PANIC_MESSAGE: usize = 2048;
+
+/// `panicked at FILE:LINE:COLUMN: MESSAGE`, as Rust's own hook says it.
+fn panic_text(location: Option<&std::panic::Location<'_>>, payload: &(dyn std::any::Any + Send)) -> String {
+    let message = match (payload.downcast_ref::<&str>(), payload.downcast_ref::<String>()) {
+        (Some(s), _) => s,
+        (_, Some(s)) => s.as_str(),
+        _ => "(a value that is not text)",
+    };
+    let mut cut = message.len().min(MAX_PANIC_MESSAGE);
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let more = if cut < message.len() { "…" } else { "" };
+    let message = message[..cut].replace('\n', " / ");
+    match location {
+        Some(l) => format!("panicked at {}:{}:{}: {message}{more}", l.file(), l.line(), l.column()),
+        None => format!("panicked: {message}{more}"),
+    }
+}
+
 fn emit(fd: std::os::fd::BorrowedFd<'_>, mark: &str, text: Arguments<'_>) {
     let line = format_line(
         crate::http::date::unix_ms(),
@@ -86,5 +122,26 @@ mod tests {
             format_line(0, 1, "master", "", format_args!("")),
             "1970-01-01T00:00:00.000Z c10k-server[1] master: \n"
         );
+    }
+
+    #[test]
+    fn a_panic_names_its_location_and_message() {
+        let here = std::panic::Location::caller();
+        let at = format!("{}:{}:{}", here.file(), here.line(), here.column());
+        assert!(at.starts_with("src/log.rs:"), "{at}");
+        let text = |payload: Box<dyn std::any::Any + Send>| panic_text(Some(here), &*payload);
+        let cases: Vec<(Box<dyn std::any::Any + Send>, String)> = vec![
+            (Box::new("attempt to add with overflow"), format!("panicked at {at}: attempt to add with overflow")),
+            (Box::new(format!("index {} out of range", 7)), format!("panicked at {at}: index 7 out of range")),
+            (Box::new("two\nlines"), format!("panicked at {at}: two / lines")),
+            (Box::new(42u32), format!("panicked at {at}: (a value that is not text)")),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(text(payload), want);
+        }
+        assert_eq!(panic_text(None, &"x"), "panicked: x");
+        // a long message is cut, on a character, so the line keeps to one write
+        let long = text(Box::new(format!("x{}", "é".repeat(MAX_PANIC_MESSAGE))));
+        assert!(long.ends_with("é…") && long.len() < MAX_PANIC_MESSAGE + 100, "{}", long.len());
     }
 }

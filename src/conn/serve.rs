@@ -38,7 +38,7 @@ pub fn respond(req: &Request<'_>, persistence: Persistence, ctx: &mut Context, o
         ctx.path.extend_from_slice(index);
     }
     match ctx.cache.lookup(&ctx.root, &ctx.path, ctx.now) {
-        Lookup::File(entry) => serve_file(req, entry, persistence, &ctx.date, out),
+        Lookup::File(entry) => serve_file(req, entry, persistence, &ctx.date, ctx.now, out),
         Lookup::Directory if !target.trailing_slash => {
             let mut location = Vec::with_capacity(ctx.path.len() + 8);
             location.push(b'/');
@@ -56,7 +56,15 @@ pub fn respond(req: &Request<'_>, persistence: Persistence, ctx: &mut Context, o
     }
 }
 
-fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: &[u8], out: &mut Outbox) -> u16 {
+/// `now` (Unix seconds, the time `date` shows) places a two-digit year in a date field.
+fn serve_file(
+    req: &Request<'_>,
+    entry: &Entry,
+    persistence: Persistence,
+    date: &[u8],
+    now: u64,
+    out: &mut Outbox,
+) -> u16 {
     let head_only = req.method == Method::Head;
     let rep = if entry.has_variants() {
         let mut accept = AcceptEncoding::default();
@@ -65,7 +73,7 @@ fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: 
     } else {
         &entry.identity
     };
-    if not_modified(req, rep) {
+    if not_modified(req, rep, now) {
         response::start(&mut out.bytes, 304);
         rep.write_fields(entry.has_variants(), &mut out.bytes);
         response::field_u64(&mut out.bytes, b"Content-Length", rep.size);
@@ -74,7 +82,9 @@ fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: 
     }
     let range = match req.header("range") {
         // Range applies to GET only (RFC 9110 §14.2).
-        Some(r) if req.method == Method::Get && req.headers("if-range").all(|v| if_range(v, &rep.etag, rep.mtime)) => {
+        Some(r)
+            if req.method == Method::Get && req.headers("if-range").all(|v| if_range(v, &rep.etag, rep.mtime, now)) =>
+        {
             byte_range(r, rep.size)
         }
         _ => ByteRange::Whole,
@@ -117,12 +127,13 @@ fn serve_file(req: &Request<'_>, entry: &Entry, persistence: Persistence, date: 
 }
 
 /// `If-None-Match` when present, else `If-Modified-Since` (RFC 9110 §13.2.2).
-fn not_modified(req: &Request<'_>, rep: &Rep) -> bool {
+fn not_modified(req: &Request<'_>, rep: &Rep, now: u64) -> bool {
     let mut inm = req.headers("if-none-match").peekable();
     if inm.peek().is_some() {
         return inm.any(|v| none_match(v, &rep.etag));
     }
-    req.header("if-modified-since").and_then(date::parse).is_some_and(|since| rep.mtime <= since)
+    // an invalid date, one out of range included, is ignored (RFC 9110 §13.1.3)
+    req.header("if-modified-since").and_then(|v| date::parse(v, now)).is_some_and(|since| rep.mtime <= since)
 }
 
 /// Percent-encode a decoded path for a `Location` field: everything outside pchar and `/`.

@@ -113,7 +113,7 @@ impl ChunkedDecoder {
                 _ if len >= MAX_LINE => return Err(ParseError::BadChunk),
                 _ => {
                     // trailers count against the body limit, so they cannot stream forever
-                    self.total += 1;
+                    self.total = self.total.saturating_add(1);
                     if self.total > self.limit {
                         return Err(ParseError::BodyTooLarge);
                     }

@@ -14,6 +14,9 @@ pub enum ByteRange {
     Unsatisfiable,
 }
 
+/// Numbers are read with checked arithmetic: a position too large for a u64 lies past the
+/// end of any file (a first byte: unsatisfiable; a last byte or suffix: to the end).
+/// Several ranges are answered whole, so a list costs one scan for a comma.
 pub fn byte_range(value: &[u8], size: u64) -> ByteRange {
     let Some(set) = strip_prefix_ci(value, b"bytes=") else {
         return ByteRange::Whole;
@@ -25,29 +28,23 @@ pub fn byte_range(value: &[u8], size: u64) -> ByteRange {
     let Some(dash) = set.iter().position(|&b| b == b'-') else {
         return ByteRange::Whole;
     };
-    let (first, last) = (&set[..dash], &set[dash + 1..]);
-    match (digits(first), digits(last)) {
-        (Some(first), last) if !first.is_empty() => {
-            let Some(first) = number(first) else { return ByteRange::Unsatisfiable };
-            let last = match last {
-                Some([]) => u64::MAX,
-                Some(l) => number(l).unwrap_or(u64::MAX),
-                None => return ByteRange::Whole,
-            };
-            if first > last {
-                ByteRange::Whole
-            } else if first >= size {
-                ByteRange::Unsatisfiable
-            } else {
-                ByteRange::Part(first, last.min(size - 1))
-            }
-        }
-        (Some([]), Some(suffix)) if !suffix.is_empty() => match number(suffix) {
+    let (Some(first), Some(last)) = (digits(&set[..dash]), digits(&set[dash + 1..])) else {
+        return ByteRange::Whole;
+    };
+    match (first, last) {
+        ([], []) => ByteRange::Whole,
+        ([], suffix) => match number(suffix) {
             Some(0) => ByteRange::Unsatisfiable,
             _ if size == 0 => ByteRange::Unsatisfiable,
             n => ByteRange::Part(size - n.unwrap_or(u64::MAX).min(size), size - 1),
         },
-        _ => ByteRange::Whole,
+        // compared as decimals, since either may be past u64::MAX
+        (first, last) if !last.is_empty() && decimal_cmp(first, last).is_gt() => ByteRange::Whole,
+        (first, last) => {
+            let Some(first) = number(first) else { return ByteRange::Unsatisfiable };
+            let last = if last.is_empty() { u64::MAX } else { number(last).unwrap_or(u64::MAX) };
+            if first >= size { ByteRange::Unsatisfiable } else { ByteRange::Part(first, last.min(size - 1)) }
+        }
     }
 }
 
@@ -57,6 +54,16 @@ fn digits(v: &[u8]) -> Option<&[u8]> {
 
 fn number(v: &[u8]) -> Option<u64> {
     v.iter().try_fold(0u64, |n, &b| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+}
+
+/// Order of two digit strings as numbers, however long.
+fn decimal_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    let significant = |v: &[u8]| {
+        let zeros = v.iter().take_while(|&&d| d == b'0').count();
+        v.len() - zeros
+    };
+    let (a, b) = (&a[a.len() - significant(a)..], &b[b.len() - significant(b)..]);
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 fn strip_prefix_ci<'a>(v: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
@@ -91,11 +98,12 @@ pub fn none_match(value: &[u8], etag: &[u8]) -> bool {
 }
 
 /// `If-Range` holds: a strong entity-tag equal to `etag`, or a date equal to
-/// `last_modified` (RFC 9110 §13.1.5). Otherwise the Range is ignored.
-pub fn if_range(value: &[u8], etag: &[u8], last_modified: u64) -> bool {
+/// `last_modified` (RFC 9110 §13.1.5). Otherwise, an invalid date included, the Range is
+/// ignored. `now` places a two-digit year (`date::parse`).
+pub fn if_range(value: &[u8], etag: &[u8], last_modified: u64, now: u64) -> bool {
     match value.first() {
         Some(b'"') | Some(b'W') => entity_tags(value).next().is_some_and(|(weak, tag)| !weak && tag == etag),
-        _ => super::date::parse(value) == Some(last_modified),
+        _ => super::date::parse(value, now) == Some(last_modified),
     }
 }
 
@@ -157,7 +165,8 @@ impl AcceptEncoding {
     }
 }
 
-/// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths.
+/// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths: three
+/// digits at most, so at most 999 before the integer part is checked.
 fn qvalue(v: &[u8]) -> Option<u16> {
     let (int, frac) = match v.iter().position(|&b| b == b'.') {
         Some(dot) => (&v[..dot], &v[dot + 1..]),
@@ -181,6 +190,9 @@ fn qvalue(v: &[u8]) -> Option<u16> {
 mod tests {
     use super::*;
     use ByteRange::*;
+
+    /// 2026-05-28: where the tests stand to read two-digit years.
+    const NOW: u64 = 1_780_000_000;
 
     #[test]
     fn ranges() {
@@ -209,6 +221,54 @@ mod tests {
         }
     }
 
+    /// Positions of any length: read with checked arithmetic, never wrapped.
+    #[test]
+    fn ranges_with_huge_numbers() {
+        let max = u64::MAX;
+        let cases: &[(&str, u64, ByteRange)] = &[
+            ("bytes=0-99999999999999999999999999999", 10, Part(0, 9)),
+            ("bytes=5-18446744073709551616", 10, Part(5, 9)),
+            ("bytes=-99999999999999999999999999999", 10, Part(0, 9)),
+            ("bytes=-18446744073709551615", 10, Part(0, 9)),
+            ("bytes=18446744073709551615-", 10, Unsatisfiable),
+            ("bytes=18446744073709551616-18446744073709551617", 10, Unsatisfiable),
+            ("bytes=18446744073709551617-18446744073709551616", 10, Whole),
+            ("bytes=000018446744073709551617-18446744073709551617", 10, Unsatisfiable),
+            ("bytes=18446744073709551614-", max, Part(max - 1, max - 1)),
+            ("bytes=0-", max, Part(0, max - 1)),
+            ("bytes=-1", max, Part(max - 1, max - 1)),
+            ("bytes=00000000000000000000000000000005-000000000000000000000000000006", 10, Part(5, 6)),
+            // an overflowing first position after its last, or with a bad last one, is
+            // invalid, not too far
+            ("bytes=99999999999999999999-x", 10, Whole),
+            ("bytes=99999999999999999999-1", 10, Whole),
+            ("bytes=+5-6", 10, Whole),
+            ("bytes=5--6", 10, Whole),
+        ];
+        for &(v, size, want) in cases {
+            assert_eq!(byte_range(v.as_bytes(), size), want, "{v} of {size}");
+        }
+        let many = format!("bytes={}0-0", "0-0,".repeat(10_000));
+        assert_eq!(byte_range(many.as_bytes(), 10), Whole);
+    }
+
+    #[test]
+    fn if_range_dates_out_of_range_are_ignored() {
+        let etag = b"\"abc\"";
+        for v in [
+            "Sun Nov  6 08:49:37 99999999999999",
+            "Sunday, 06-Nov-99999999999999 08:49:37 GMT",
+            "Sun, 06 Nov 99999999999999 08:49:37 GMT",
+            "Sun, 06 Nov 1994 99999999999999999999:49:37 GMT",
+        ] {
+            // whatever the wrapped value would have been, it equals no mtime
+            for mtime in [0, 784_111_777, u64::MAX] {
+                assert!(!if_range(v.as_bytes(), etag, mtime, NOW), "{v} against {mtime}");
+            }
+        }
+        assert!(if_range(b"Sunday, 06-Nov-94 08:49:37 GMT", etag, 784_111_777, NOW));
+    }
+
     #[test]
     fn if_none_match_lists() {
         let etag = b"\"abc\"";
@@ -222,10 +282,10 @@ mod tests {
 
     #[test]
     fn if_range_is_strong() {
-        assert!(if_range(b"\"abc\"", b"\"abc\"", 0));
-        assert!(!if_range(b"W/\"abc\"", b"\"abc\"", 0));
-        assert!(if_range(b"Sun, 06 Nov 1994 08:49:37 GMT", b"\"abc\"", 784_111_777));
-        assert!(!if_range(b"Sun, 06 Nov 1994 08:49:38 GMT", b"\"abc\"", 784_111_777));
+        assert!(if_range(b"\"abc\"", b"\"abc\"", 0, NOW));
+        assert!(!if_range(b"W/\"abc\"", b"\"abc\"", 0, NOW));
+        assert!(if_range(b"Sun, 06 Nov 1994 08:49:37 GMT", b"\"abc\"", 784_111_777, NOW));
+        assert!(!if_range(b"Sun, 06 Nov 1994 08:49:38 GMT", b"\"abc\"", 784_111_777, NOW));
     }
 
     #[test]
@@ -244,6 +304,13 @@ mod tests {
         assert_eq!(pick("identity"), None);
         assert_eq!(pick("gzip;q=0.000"), None);
         assert_eq!(pick("gzip;q=2"), None);
+        // q-values of many digits, or leading zeros, are not qvalues: the coding is skipped
+        assert_eq!(pick("gzip;q=0.0001"), None);
+        assert_eq!(pick("gzip;q=00000000000000000000.5"), None);
+        assert_eq!(pick("gzip;q=0.99999999999999999999999"), None);
+        assert_eq!(pick("gzip;q=1.0001, br;q=0.001"), Some(Coding::Br));
+        assert_eq!(pick("gzip;q=65536, br;q=1."), Some(Coding::Br));
+        assert_eq!(pick("gzip;q=0.999, br;q=0.998"), Some(Coding::Gzip));
         assert_eq!(pick(""), None);
     }
 }
