@@ -50,6 +50,11 @@ RELOAD = "reload under load c100"
 # index c100 again, every response written to an access log (c10k-server only): its cost
 # is this row's CPU per request against index c100's.
 ACCESS_LOG = "index c100 access log"
+# Clients that pipeline requests and never read an answer: what each connection makes the
+# server hold (RSS growth over the connections), plain and with the access log on and a
+# 14 KB Referer and User-Agent in every request (c10k-server only: the others log nothing).
+STALLED = "stalled pipelining c300"
+STALLED_LOG = "stalled pipelining c300 access log"
 # name, tool, path, connections, idle, pipeline
 SCENARIOS = [
     ("index c100", "wrk", "/index.html", 100, 0, 1),
@@ -62,6 +67,8 @@ SCENARIOS = [
     ("index pipelined x16", "wrk", "/index.html", 100, 0, 16),
     ("idle 10000 + active 100", "c10k-load", "/index.html", 100, 10000, 1),
     (RELOAD, "c10k-load", "/index.html", 100, 0, 1),
+    (STALLED, "stall", "/index.html", 300, 0, 0),
+    (STALLED_LOG, "stall", "/index.html", 300, 0, 0),
 ]
 
 # wrk threads where not min(conns, 2): one client thread is what a single fast downloader
@@ -384,6 +391,61 @@ def run_reload(target, path, conns):
     return r["requests"], r.get("p50_us"), r.get("p99_us"), sum(r["errors"].values()), kinds, reloads, problems
 
 
+# What each stalled client sends before it stops (if the sockets take that much).
+STALL_BYTES = 1_200_000
+
+
+def run_stall(target, path, conns, headers=""):
+    """`conns` connections each send up to STALL_BYTES of pipelined GETs and read nothing;
+    once every socket is full (or has sent it all) and the server had a second to take what
+    it will, the server's RSS growth per connection. The sockets close afterwards unread."""
+    request = f"GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n".encode()
+    chunk = request * max(1, 65536 // len(request))
+    rss0 = target.rss_bytes()
+    socks = []
+    for _ in range(conns):
+        s = socket.create_connection(("127.0.0.1", target.port))
+        s.setblocking(False)
+        socks.append([s, 0])
+    deadline = time.monotonic() + max(DURATION, 5)
+    while time.monotonic() < deadline:
+        progress = False
+        for entry in socks:
+            s, sent = entry
+            if sent >= STALL_BYTES:
+                continue
+            try:
+                entry[1] += s.send(chunk[: STALL_BYTES - sent])
+                progress = True
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                entry[1] = STALL_BYTES  # closed by the server: it sends nothing more
+        if not progress:
+            time.sleep(0.2)
+            if not any(_try_send(e, chunk) for e in socks):
+                break
+    time.sleep(1)
+    per_conn = max(0, target.rss_bytes() - rss0) // conns
+    sent = sum(e[1] for e in socks)
+    for s, _ in socks:
+        s.close()
+    return per_conn, sent
+
+
+def _try_send(entry, chunk):
+    """One more send on a stalled client's socket; whether it took anything."""
+    s, sent = entry
+    if sent >= STALL_BYTES:
+        return False
+    try:
+        n = s.send(chunk[: STALL_BYTES - sent])
+    except OSError:
+        return False
+    entry[1] += n
+    return n > 0
+
+
 # Why the run fails, gathered over every run and reported after the results.
 FAILURES = []
 
@@ -406,6 +468,20 @@ def measure(target, scenario):
             "rps": round(requests / DURATION, 1), "p50_us": p50, "p99_us": p99, "errors": errors,
             "server_cpu_us_per_req": round(cpu * 1e6 / requests, 2) if requests else None,
             "server_rss_bytes_per_idle_conn": None, "reloads": reloads,
+        }
+    if tool == "stall":
+        headers = ""
+        if name == STALLED_LOG:
+            long = "x" * 7000
+            headers = f"Referer: http://{long}\r\nUser-Agent: {long}\r\n"
+        per_conn, sent = run_stall(target, path, conns, headers)
+        print(f"loadtest: {target.label} {name}: {sent / conns / 1e6:.2f} MB sent per connection, "
+              f"{per_conn:,} B RSS per connection", file=sys.stderr)
+        return {
+            "backend": target.label, "scenario": name, "tool": tool, "connections": conns, "idle": idle,
+            "pipeline": pipeline, "duration_s": DURATION, "requests": 0, "rps": 0, "p50_us": None,
+            "p99_us": None, "errors": 0, "server_cpu_us_per_req": None, "server_rss_bytes_per_idle_conn": None,
+            "server_rss_bytes_per_stalled_conn": per_conn,
         }
     cpu0 = target.cpu_seconds()
     if tool == "wrk":
@@ -486,12 +562,14 @@ def main():
         # Servers alternate within each round, so drift on a shared machine hits them alike.
         for _ in range(ROUNDS):
             for kind in kinds:
-                if scenario[0] in (RELOAD, ACCESS_LOG) and kind in ("ceiling", *PEERS):
+                if scenario[0] in (RELOAD, ACCESS_LOG, STALLED_LOG) and kind in ("ceiling", *PEERS):
                     continue
-                if scenario[0] == ACCESS_LOG and kind.endswith("@baseline"):
+                if scenario[0] == STALLED and kind in ("ceiling", "lighttpd"):
+                    continue  # the memory scenario is measured against nginx
+                if scenario[0] in (ACCESS_LOG, STALLED_LOG) and kind.endswith("@baseline"):
                     continue  # an older build may not have --access-log
                 extra = ()
-                if scenario[0] == ACCESS_LOG:
+                if scenario[0] in (ACCESS_LOG, STALLED_LOG):
                     log = os.path.join(RESULTS, f"access-{kind}.log")
                     if os.path.exists(log):
                         os.remove(log)
@@ -534,7 +612,7 @@ def median_row(runs):
     """One row for several runs of a server and scenario: the median of every figure."""
     row = dict(runs[0])
     for key in ("requests", "rps", "p50_us", "p99_us", "errors", "server_cpu_us_per_req",
-                "server_rss_bytes_per_idle_conn", "reloads"):
+                "server_rss_bytes_per_idle_conn", "server_rss_bytes_per_stalled_conn", "reloads"):
         if key not in row:
             continue
         values = [r[key] for r in runs if r[key] is not None]
@@ -643,7 +721,7 @@ def figures(x):
 
 def print_table(rows):
     head = ["backend", "scenario", "tool", "conns", "idle", "req/s", "p50 ms", "p99 ms", "errors",
-            "CPU µs/req", "RSS B/idle conn"]
+            "CPU µs/req", "RSS B/held conn"]
     # The reloads column only where the reload scenario ran.
     reloads = any("reloads" in r for r in rows)
     head += ["reloads"] if reloads else []
@@ -653,7 +731,8 @@ def print_table(rows):
     count = lambda v: f"{v:,.0f}"
     for r in rows:
         # No RSS figure for a held population: the idle connections were never all open.
-        rss = r["server_rss_bytes_per_idle_conn"]
+        # Held idle, or held by a client that pipelines and never reads (stalled rows).
+        rss = r.get("server_rss_bytes_per_stalled_conn", r["server_rss_bytes_per_idle_conn"])
         rss = "n/a" if rss is None and r["idle"] else some(rss, count)
         cells = [r["backend"], r["scenario"], r["tool"], count(r["connections"]), count(r["idle"]),
                  count(r["rps"]), some(r["p50_us"], ms), some(r["p99_us"], ms), count(r["errors"]),

@@ -26,6 +26,13 @@ struct Entry {
     wall: u64,
 }
 
+/// Lines that make a write worth it before the tick is out (a write(2) to a file costs
+/// microseconds, a line's formatting far less), and what the buffer holds at most before
+/// the shard must write: drivers end a turn's dispatch early once this much waits, since
+/// a turn of fast clients with long Referer and User-Agent fields could otherwise pile up
+/// hundreds of megabytes of lines between two writes.
+pub const WRITE_BATCH: usize = 64 << 10;
+
 pub struct AccessLog {
     format: LogFormat,
     shard: usize,
@@ -44,7 +51,7 @@ impl AccessLog {
         AccessLog {
             format,
             shard,
-            buf: Vec::with_capacity(80 << 10),
+            buf: Vec::with_capacity(WRITE_BATCH + (16 << 10)),
             conns: Vec::new(),
             second: 0,
             clf: clf_time(0),

@@ -10,7 +10,7 @@
 
 #![forbid(unsafe_code)]
 
-use crate::access::{AccessLog, LogFormat};
+use crate::access::{AccessLog, LogFormat, WRITE_BATCH};
 use crate::conn::Context;
 use crate::driver::sys::LogFile;
 use crate::driver::{Driver, Sizing};
@@ -73,12 +73,12 @@ impl<D: Driver> Shard<D> {
         self.access_log = Some(file);
     }
 
-    /// Write the access log's whole lines in one write, once `ACCESS_LOG_BATCH` bytes or a
+    /// Write the access log's whole lines in one write, once `WRITE_BATCH` bytes or a
     /// tick's worth of them wait (or `now`: at a reopen, which comes first, and at the end).
     fn write_access_log(&mut self, reopen: bool, now: bool) {
         let at = self.core.now();
         let (Some(file), Some(lines)) = (&mut self.access_log, self.core.access_lines()) else { return };
-        if !(now || reopen || lines.len() >= ACCESS_LOG_BATCH || at >= self.access_written + timer::TICK_MS) {
+        if !(now || reopen || lines.len() >= WRITE_BATCH || at >= self.access_written + timer::TICK_MS) {
             return;
         }
         self.access_written = at;
@@ -185,10 +185,6 @@ impl<D: Driver> Shard<D> {
 /// handlers set are read at every wake (a signal also ends the wait early, unless it comes
 /// just before it).
 const IDLE_WAKE: Millis = 1000;
-
-/// Access log bytes that make a write worth it before the tick is out: a write(2) to a
-/// file costs microseconds, a line's formatting far less.
-const ACCESS_LOG_BATCH: usize = 64 << 10;
 
 /// What the shard's signal handlers ask of it.
 #[derive(Default)]

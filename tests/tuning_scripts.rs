@@ -742,17 +742,18 @@ fn memlock_matters_only_before_5_12() {
 #[test]
 fn memory_for_the_target() {
     let t = good_host("memory");
-    // 2 GiB of memory, 1.2 GiB available; 100000 connections need 977 MiB at 10 KiB each:
-    // they fit, with little to spare.
-    t.write("proc/meminfo", "MemTotal:  2097152 kB\nMemAvailable:  1258291 kB\n")
+    // 12 GiB of memory, 7.6 GiB available; 100000 connections need 7.1 GiB at 74 KiB each
+    // (10 KiB of kernel, 64 KiB a connection being served may hold): they fit, with little
+    // to spare.
+    t.write("proc/meminfo", "MemTotal:  12582912 kB\nMemAvailable:  8000000 kB\n")
         .sysctl("net.ipv4.tcp_mem", "20000\t30000\t40000");
     let r = check(&t, &["--target", "100000", "--shards", "2"], &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.status("memory"), "WARN", "{r:?}");
     assert_eq!(r.status("net.ipv4.tcp_mem"), "WARN", "{r:?}");
     assert!(r.row("net.ipv4.tcp_mem").contains("sysctl -w net.ipv4.tcp_mem=\"20000 30000 200000\""), "{r:?}");
-    assert_eq!(r.status("net.ipv4.tcp_rmem/wmem"), "WARN", "100000 x 144 KiB exceeds 2 GiB: {r:?}");
-    // 150000 connections need 1465 MiB: more than is available.
+    assert_eq!(r.status("net.ipv4.tcp_rmem/wmem"), "WARN", "100000 x 144 KiB exceeds 12 GiB: {r:?}");
+    // 150000 connections need 10.6 GiB: more than is available.
     let r = check(&t, &["--target", "150000", "--shards", "2"], &[]);
     assert_eq!(r.status("memory"), "FAIL", "{r:?}");
     assert!(r.verdict().ends_with("150000 connections: memory"), "{r:?}");

@@ -28,7 +28,8 @@
 #   it in use WARNs; checked only where the module is loaded.
 # - Backlogs (somaxconn, tcp_max_syn_backlog below 4096, netdev_max_backlog below 1000)
 #   WARN: they drop bursts of new connections, not established ones.
-# - Memory: MemAvailable below N x 10 KiB (the server's own estimate) FAILs, above 3/4 of
+# - Memory: MemAvailable below N x 74 KiB (the server's own estimate: 10 KiB of kernel and
+#   a served connection's 64 KiB budget in the shard) FAILs, above 3/4 of
 #   it WARNs; tcp_mem (pages) below N x 8 KiB (two minimal buffers per idle socket) WARNs;
 #   every socket filling its default buffers beyond MemTotal WARNs (tcp_mem puts TCP under
 #   pressure before that).

@@ -25,9 +25,9 @@ RESERVE_FDS=256
 BIG=9223372036854775807
 # Kernel memory of a mostly idle socket: the smallest receive and send buffers, 4 KiB each.
 SOCK_IDLE_BYTES=8192
-# What one connection costs in all (socket, TCP state, the server's slot): the server's
-# BYTES_PER_CONN.
-CONN_BYTES=10240
+# What one connection costs at most in all (socket, TCP state, the server's slot, and the
+# 64 KiB a connection being served may hold in the shard): the server's BYTES_PER_CONN.
+CONN_BYTES=75776
 # Before 5.12 io_uring memory is charged to RLIMIT_MEMLOCK; the server wants 8 MiB.
 MEMLOCK_NEED_KIB=8192
 # At or above this target the C10M knobs (RPS/RFS/XPS, IRQs, NUMA) become warnings.

@@ -241,7 +241,9 @@ impl Conn {
         if let (Some(records), Some(before)) = (&mut ctx.records, queued) {
             let field = |name| req.header(name).unwrap_or_default();
             let len = out.queued_len() - before;
-            records.push(LogRecord::new(status, len, req.line, field("referer"), field("user-agent")));
+            let record = LogRecord::new(status, len, req.line, field("referer"), field("user-agent"));
+            out.note_record(record.size());
+            records.push(record);
         }
     }
 
@@ -268,7 +270,9 @@ impl Conn {
         ctx.stats.parse_error(status);
         if let Some(records) = &mut ctx.records {
             let len = out.queued_len() - before;
-            records.push(LogRecord::without_request(status, len, line));
+            let record = LogRecord::without_request(status, len, line);
+            out.note_record(record.size());
+            records.push(record);
         }
     }
 }
@@ -282,6 +286,11 @@ impl LogRecord {
     /// An answer to no readable request (`line` is what came instead, as far as known).
     pub fn without_request(status: u16, len: u64, line: &[u8]) -> LogRecord {
         LogRecord::new(status, len, line, b"", b"")
+    }
+
+    /// What it holds in memory, its text and itself.
+    pub fn size(&self) -> usize {
+        self.text.len() + size_of::<LogRecord>()
     }
 
     pub fn request(&self) -> &[u8] {

@@ -7,7 +7,7 @@
 
 use super::{ACCEPT_BUDGET, Admitted, Driver, Sizing, accept_failed, admit, sys};
 use crate::conn::Segment;
-use crate::lifecycle::{Action, Core, Event, Step, Token};
+use crate::lifecycle::{Action, Core, Event, INPUT_READ, Step, Token};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use std::collections::VecDeque;
@@ -19,8 +19,6 @@ use std::time::Duration;
 /// The listener's token: no connection has index `u32::MAX`.
 const LISTENER: u64 = u64::MAX;
 const BATCH: usize = 512;
-/// One read takes at most this much from one socket.
-const READ_BUF: usize = 64 * 1024;
 
 /// A connection's socket and what epoll last said of it.
 pub struct ConnIo {
@@ -37,8 +35,10 @@ pub struct ConnIo {
 pub struct EpollDriver {
     epoll: Epoll,
     events: Box<[EpollEvent]>,
-    /// Events the last wait returned.
+    /// Events the last wait returned, and the next of them to handle (a dispatch stops
+    /// early when the core's turn is full; the rest wait for the next).
     pending: usize,
+    next: usize,
     /// `None` once the shard stopped accepting.
     listener: Option<TcpListener>,
     buf: Box<[u8]>,
@@ -61,8 +61,9 @@ impl Driver for EpollDriver {
             epoll,
             events: vec![EpollEvent::empty(); BATCH].into_boxed_slice(),
             pending: 0,
+            next: 0,
             listener: Some(listener),
-            buf: vec![0; READ_BUF].into_boxed_slice(),
+            buf: vec![0; INPUT_READ].into_boxed_slice(),
             accept_ready: false,
             accept_more: false,
             waiting: VecDeque::new(),
@@ -70,16 +71,20 @@ impl Driver for EpollDriver {
     }
 
     fn busy(&self) -> bool {
-        self.accept_more
+        self.accept_more || self.next < self.pending
     }
 
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
+        if self.next < self.pending {
+            return Ok(());
+        }
         let ms = if self.busy() { 0 } else { timeout.as_millis().min(u128::from(u16::MAX)) as u16 };
         self.pending = match self.epoll.wait(&mut self.events, ms) {
             Ok(n) => n,
             Err(Errno::EINTR) => 0,
             Err(e) => return Err(e.into()),
         };
+        self.next = 0;
         Ok(())
     }
 
@@ -87,7 +92,9 @@ impl Driver for EpollDriver {
         let input = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
         let hangup = EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
         let output = EpollFlags::EPOLLOUT | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
-        for i in 0..std::mem::take(&mut self.pending) {
+        while self.next < self.pending && !core.turn_full() {
+            let i = self.next;
+            self.next += 1;
             let (flags, data) = (self.events[i].events(), self.events[i].data());
             if data == LISTENER {
                 self.accept_ready = true;

@@ -64,3 +64,82 @@ fn memlock_check() -> Result<(), String> {
         NEED >> 10
     ))
 }
+
+/// A multishot receive of the buffer group `group` on `fd` that ends (its last completion
+/// without IORING_CQE_F_MORE) once `limit` bytes came in (the receive that reaches it may
+/// fill its buffer past it), so that a burst of input cannot
+/// run past what the connection may hold before a cancel lands: the kernel otherwise goes
+/// on receiving into every free buffer, up to 32 at a time. The limit is the SQE's
+/// `optlen` (Linux 6.17+); `limit` 0 is no limit. Use it only where
+/// `receive_limit_works` said yes: older kernels read those bytes as `file_index` and
+/// refuse the receive with EINVAL.
+pub fn limited_receive(fd: io_uring::types::Fd, group: u16, limit: u32) -> io_uring::squeue::Entry {
+    let entry = opcode::RecvMulti::new(fd, group).build();
+    if limit == 0 {
+        return entry;
+    }
+    // SAFETY: `squeue::Entry` is `#[repr(C)]` around the kernel's 64-byte `io_uring_sqe`
+    // and plain data (no pointer it owns, no Drop); the transmutes check the size.
+    let mut sqe: [u8; 64] = unsafe { std::mem::transmute(entry) };
+    // `optlen` is the u32 at byte 44 of `struct io_uring_sqe` (the union with
+    // `splice_fd_in` and `file_index`).
+    sqe[44..48].copy_from_slice(&limit.to_ne_bytes());
+    // SAFETY: as above; any bytes are a valid entry, and the kernel checks them.
+    unsafe { std::mem::transmute::<[u8; 64], io_uring::squeue::Entry>(sqe) }
+}
+
+/// Whether the kernel takes a limited multishot receive (`limited_receive`): one is posted
+/// on a quiet socket pair; an old kernel refuses it at once (EINVAL), a new one waits.
+pub fn receive_limit_works() -> bool {
+    use std::os::fd::AsRawFd;
+    let Ok((quiet, _peer)) = std::os::unix::net::UnixStream::pair() else { return false };
+    let Ok(mut uring) = Uring::new(8, 1, 64) else { return false };
+    let fd = io_uring::types::Fd(quiet.as_raw_fd());
+    // SAFETY: the receive writes only into the ring's provided buffers, which live until
+    // the ring is quiesced (below, or by its drop); the socket outlives both.
+    unsafe { uring.ring.push(limited_receive(fd, super::ring::BUF_GROUP, 64).user_data(1)) };
+    let mut seen = Vec::new();
+    if uring.ring.submit_and_wait(std::time::Duration::from_millis(20)).is_err() {
+        return false;
+    }
+    uring.ring.reap(&mut seen);
+    let refused = seen.iter().any(|c| c.1 == -libc::EINVAL);
+    uring.ring.quiesce() && !refused
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+
+    /// Where the kernel has them, a limited receive ends once it took the limit (within a
+    /// buffer), though more waits in the socket;
+    /// where it does not, the probe says so (and the driver receives unlimited).
+    #[test]
+    fn a_limited_receive_ends_at_its_limit() {
+        if !receive_limit_works() {
+            eprintln!("this kernel has no limited multishot receive (before 6.17): nothing to check");
+            return;
+        }
+        let (sock, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let mut uring = Uring::new(8, 8, 64).unwrap();
+        peer.write_all(&[7u8; 300]).unwrap();
+        let recv = limited_receive(io_uring::types::Fd(sock.as_raw_fd()), super::super::ring::BUF_GROUP, 100);
+        // SAFETY: the receive writes only into the ring's provided buffers; the socket
+        // outlives the ring's quiesce at the end.
+        unsafe { uring.ring.push(recv.user_data(1)) };
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !seen.iter().any(|c: &(u64, i32, u32)| !io_uring::cqueue::more(c.2)) && Instant::now() < deadline {
+            uring.ring.submit_and_wait(Duration::from_millis(10)).unwrap();
+            uring.ring.reap(&mut seen);
+        }
+        // The receive that reaches the limit may fill its buffer past it.
+        let taken: i32 = seen.iter().map(|c| c.1.max(0)).sum();
+        assert!((100..100 + 64).contains(&taken), "{taken} bytes taken: {seen:?}");
+        assert!(!io_uring::cqueue::more(seen.last().unwrap().2), "the receive ended at its limit");
+        assert!(uring.ring.quiesce());
+    }
+}

@@ -8,6 +8,7 @@
 //! one event for the core; a slot is released only when none of its operations is in
 //! flight.
 
+use super::probe::{limited_receive, receive_limit_works};
 use super::ring::{BUF_GROUP, Completion, OP_CANCEL, Ring, Uring};
 use super::{ACCEPT_BUDGET, Admitted, Driver, Sizing, accept_failed, admit, sys};
 use crate::conn::Segment;
@@ -65,9 +66,14 @@ pub struct UringDriver {
     listener: Option<TcpListener>,
     /// `stop_accepting` was called.
     stopped: bool,
+    /// The kernel ends a multishot receive at a byte limit (`probe::limited_receive`).
+    limited: bool,
     accept_armed: bool,
     accept_cancelling: bool,
+    /// Completions reaped, and the next of them to handle (a dispatch stops early when the
+    /// core's turn is full; the rest wait for the next).
     completions: Vec<Completion>,
+    next: usize,
     /// Connections accepted and not yet given a slot.
     overflow: VecDeque<TcpStream>,
     /// Admitting stopped at the turn's budget.
@@ -90,9 +96,11 @@ impl Driver for UringDriver {
             uring,
             listener: Some(listener),
             stopped: false,
+            limited: receive_limit_works(),
             accept_armed: false,
             accept_cancelling: false,
             completions: Vec::new(),
+            next: 0,
             overflow: VecDeque::new(),
             admit_more: false,
         };
@@ -103,7 +111,7 @@ impl Driver for UringDriver {
     }
 
     fn busy(&self) -> bool {
-        self.admit_more || self.uring.ring.has_backlog()
+        self.admit_more || self.uring.ring.has_backlog() || self.next < self.completions.len()
     }
 
     fn wait(&mut self, timeout: Duration) -> io::Result<()> {
@@ -115,10 +123,14 @@ impl Driver for UringDriver {
     }
 
     fn dispatch(&mut self, core: &mut Core<ConnIo>) {
-        self.completions.clear();
-        self.uring.ring.reap(&mut self.completions);
-        for i in 0..self.completions.len() {
-            let (user_data, result, flags) = self.completions[i];
+        if self.next == self.completions.len() {
+            self.completions.clear();
+            self.next = 0;
+            self.uring.ring.reap(&mut self.completions);
+        }
+        while self.next < self.completions.len() && !core.turn_full() {
+            let (user_data, result, flags) = self.completions[self.next];
+            self.next += 1;
             self.complete(core, user_data, result, flags);
         }
         self.uring.bufs.publish();
@@ -127,7 +139,7 @@ impl Driver for UringDriver {
     }
 
     fn resume(&mut self, core: &mut Core<ConnIo>, token: Token) {
-        drive(&mut self.uring.ring, core, token, Event::Resume);
+        drive(&mut self.uring.ring, self.limited, core, token, Event::Resume);
     }
 
     fn stop_accepting(&mut self, core: &mut Core<ConnIo>) {
@@ -197,7 +209,7 @@ impl UringDriver {
                     n if n > 0 => {
                         let bid = cqueue::buffer_select(flags).expect("a receive into a provided buffer names it");
                         let Uring { ring, bufs } = &mut self.uring;
-                        drive(ring, core, token, Event::Received(bufs.get(bid, n as usize)));
+                        drive(ring, self.limited, core, token, Event::Received(bufs.get(bid, n as usize)));
                         bufs.release(bid, n as usize, cqueue::buffer_more(flags));
                         return;
                     }
@@ -225,7 +237,7 @@ impl UringDriver {
                 if result >= 0 { Event::Resume } else { Event::SendFailed }
             }
         };
-        drive(&mut self.uring.ring, core, token, event);
+        drive(&mut self.uring.ring, self.limited, core, token, event);
     }
 
     fn accepted(&mut self, core: &mut Core<ConnIo>, result: i32, flags: u32) {
@@ -267,7 +279,7 @@ impl UringDriver {
         };
         while let Some(admitted) = admit(core, &mut self.overflow, &mut budget, new_io) {
             let (Admitted::New(token) | Admitted::Closing(token)) = admitted;
-            drive(&mut self.uring.ring, core, token, Event::Resume);
+            drive(&mut self.uring.ring, self.limited, core, token, Event::Resume);
         }
         self.admit_more = budget == 0 && !self.overflow.is_empty();
     }
@@ -301,16 +313,20 @@ impl UringDriver {
 
 /// Report `event`, then carry out actions (submitting operations) and report what
 /// finishes at once, until one has to wait for a completion.
-fn drive(ring: &mut Ring, core: &mut Core<ConnIo>, token: Token, event: Event<'_>) {
+/// `limited`: receives end at the room the core gives (`probe::limited_receive`).
+fn drive(ring: &mut Ring, limited: bool, core: &mut Core<ConnIo>, token: Token, event: Event<'_>) {
     let mut event = event;
     loop {
-        let Some(Step { action, receive, io }) = core.step(token, event) else { return };
+        let Some(Step { action, room, io }) = core.step(token, event) else { return };
+        let receive = room > 0;
         let fd = Fd(io.stream.as_raw_fd());
         if receive && !io.recv_armed && !io.cancelled {
             io.recv_armed = true;
+            let limit = if limited { room.min(u32::MAX as usize) as u32 } else { 0 };
+            let recv = limited_receive(fd, BUF_GROUP, limit).user_data(OP_RECV | token.0);
             // SAFETY: the receive writes only into the provided buffers, which live until
             // the ring is quiesced (`Uring`'s drop).
-            unsafe { ring.push(opcode::RecvMulti::new(fd, BUF_GROUP).build().user_data(OP_RECV | token.0)) };
+            unsafe { ring.push(recv) };
         } else if !receive && io.recv_armed && !io.recv_cancelling && !io.cancelled {
             io.recv_cancelling = true;
             cancel(ring, OP_RECV | token.0);

@@ -108,7 +108,11 @@ pub struct Cache {
     max_bytes: usize,
     max_fds: usize,
     bytes: usize,
+    /// Descriptors held open for the cache's sake: its entries', and those of entries it
+    /// let go while responses in flight still held their files (`retired`), which stay
+    /// open until the last of those responses is done and so still count.
     fds: usize,
+    retired: Vec<Rc<File>>,
     sibling: Vec<u8>,
 }
 
@@ -124,6 +128,7 @@ impl Cache {
             max_fds: MAX_FDS,
             bytes: 0,
             fds: 0,
+            retired: Vec::new(),
             sibling: Vec::new(),
         }
     }
@@ -172,6 +177,7 @@ impl Cache {
             checked_at: now,
         };
         let (_, fds) = usage(&entry);
+        self.sweep_retired();
         while self.map.len() >= self.max_entries || self.fds + fds > self.max_fds {
             let Some(victim) = self.map.keys().next().cloned() else { break };
             self.forget(&victim, ());
@@ -185,8 +191,29 @@ impl Cache {
             let (bytes, fds) = usage(&old);
             self.bytes -= bytes;
             self.fds -= fds;
+            for rep in [Some(old.identity), old.br, old.gzip].into_iter().flatten() {
+                if let Content::File(file) = rep.content
+                    && Rc::strong_count(&file) > 1
+                {
+                    self.fds += 1;
+                    self.retired.push(file);
+                }
+            }
         }
         answer
+    }
+
+    /// Let go of the retired files no response holds any more.
+    fn sweep_retired(&mut self) {
+        let before = self.retired.len();
+        self.retired.retain(|file| Rc::strong_count(file) > 1);
+        self.fds -= before - self.retired.len();
+    }
+
+    /// Descriptors the cache accounts for (its entries' and the retired ones).
+    #[cfg(test)]
+    pub fn open_fds(&self) -> usize {
+        self.fds
     }
 
     fn probe_sibling(&mut self, root: &Root, rel: &[u8], suffix: &[u8]) -> Option<(File, FileId)> {
@@ -283,4 +310,37 @@ fn read_all(file: &File, size: u64) -> Option<Box<[u8]>> {
     let mut buf = vec![0u8; size as usize];
     file.read_exact_at(&mut buf, 0).ok()?;
     Some(buf.into_boxed_slice())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file the cache let go while a response still sends from it stays open, so it still
+    /// counts against the cache's descriptors until the response is done.
+    #[test]
+    fn files_held_by_responses_count_until_they_are_done() {
+        let dir = std::env::temp_dir().join(format!("c10k-cache-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["a", "b", "c"] {
+            std::fs::write(dir.join(name), vec![1u8; SMALL_FILE as usize + 1]).unwrap();
+        }
+        let root = Root::open(&dir).unwrap();
+        let mut cache = Cache { max_fds: 1, ..Cache::new(1, 0) };
+        let in_flight = match cache.lookup(&root, b"a", 1) {
+            Lookup::File(entry) => match &entry.identity.content {
+                Content::File(file) => Rc::clone(file),
+                Content::Bytes(_) => panic!("a large file is sent from its descriptor"),
+            },
+            _ => panic!("a is a file"),
+        };
+        assert_eq!(cache.open_fds(), 1);
+        // b pushes a out of the cache while a response holds it: a stays open, and counts.
+        assert!(matches!(cache.lookup(&root, b"b", 1), Lookup::File(_)));
+        assert_eq!(cache.open_fds(), 2, "b, and a held by the response");
+        drop(in_flight);
+        assert!(matches!(cache.lookup(&root, b"c", 1), Lookup::File(_)));
+        assert_eq!(cache.open_fds(), 1, "c only: a let go once no response held it, b closed for c");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

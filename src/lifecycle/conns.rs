@@ -3,7 +3,8 @@
 
 use super::idle::NIL;
 use super::{
-    Action, Core, Event, Flags, Next, Outgoing, PENDING_CAP, POOLED_CAPACITY, Phase, Slot, Step, Timer, Token, timer,
+    Action, Core, Event, Flags, INPUT_HELD, INPUT_READ, Next, Outgoing, POOLED, POOLED_CAPACITY, Phase, Slot, Step,
+    Timer, Token, timer,
 };
 use crate::conn::Conn;
 use crate::stats;
@@ -76,8 +77,23 @@ impl<C, T: Transport> Core<C, T> {
             self.wake(key);
         }
         let slot = &mut self.slots[key];
-        let receive =
-            slot.phase != Phase::Closed && !slot.flags.has(Flags::PEER_EOF) && slot.conn.held_len() < PENDING_CAP;
+        let room = match slot.phase {
+            Phase::Closed => 0,
+            Phase::Lingering => INPUT_READ,
+            _ if slot.flags.has(Flags::PEER_EOF) => 0,
+            // Input waits behind output (or a spent budget): take it only up to the bound,
+            // and none while the output is at its own bound (a client that stopped
+            // reading).
+            Phase::Open if slot.conn.out.is_some() || slot.flags.has(Flags::UNPARSED) => {
+                if slot.conn.out.as_ref().is_some_and(|out| out.is_full()) {
+                    0
+                } else {
+                    INPUT_HELD.saturating_sub(slot.conn.held_len())
+                }
+            }
+            // All that can be held is one request's head in pieces, which the parser bounds.
+            Phase::Open => INPUT_READ,
+        };
         let Slot { conn, transport, io, .. } = slot;
         let action = match next {
             Next::Receive => Action::Receive,
@@ -91,7 +107,7 @@ impl<C, T: Transport> Core<C, T> {
             Next::Close => Action::Close,
             Next::Abort => Action::Abort,
         };
-        Some(Step { action, receive, io })
+        Some(Step { action, room, io })
     }
 
     /// Free a connection's slot, the one place a slot is removed; its driver's part comes
@@ -189,7 +205,7 @@ impl<C, T: Transport> Core<C, T> {
     }
 
     pub(super) fn recycle(&mut self, mut out: Box<Outgoing>) {
-        if out.clear() <= POOLED_CAPACITY {
+        if out.clear() <= POOLED_CAPACITY && self.pool.len() < POOLED {
             self.pool.push(out);
         }
     }

@@ -42,8 +42,8 @@ mod admit;
 mod conns;
 mod expire;
 mod idle;
-#[cfg(test)]
-mod invariants;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod invariants;
 mod slot;
 #[cfg(test)]
 mod tests;
@@ -68,9 +68,23 @@ pub type Millis = u64;
 /// an answered request counts as `ANSWER_COST` bytes. Past it the connection yields.
 pub const TURN_BUDGET: u32 = 1 << 20;
 pub const ANSWER_COST: u32 = 16 << 10;
-/// Input held while output waits: past this the connection takes no more input
-/// (io_uring stops its receive) until the output has gone.
-pub const PENDING_CAP: usize = 256 * 1024;
+/// The memory budget of a connection being served, beside its slot: at most `INPUT_HELD`
+/// bytes of input waiting behind output or a spent budget (a connection stops taking input
+/// once that much waits: epoll reads no more, and io_uring's receive ends at the room the
+/// core gives, where the kernel has limited receives, 6.17+), a read of at most
+/// `INPUT_READ` bytes, and at most `conn::outbox::OUTPUT_BOUND` bytes of responses and
+/// their access-log records queued (plus the last response, which may hold a cached file
+/// of up to 64 KiB). A request's head in pieces is bounded by the parser's limits. In all,
+/// `CONN_BUDGET`: a client that pipelines and never reads measured 50 KiB (epoll) and
+/// 63 KiB (io_uring, its share of the shard's receive buffers included) of shard memory,
+/// where it took 165 and 508 before these bounds (`make loadtest`, `stalled pipelining`).
+pub const INPUT_HELD: usize = 12 * 1024;
+/// What the capacity plan counts for a connection in the shard (see `INPUT_HELD`).
+pub const CONN_BUDGET: usize = 64 * 1024;
+/// The most one read takes from a socket (epoll's read buffer; io_uring's buffers are
+/// smaller). A read this size of pipelined requests answers what fits in the output and
+/// holds the rest.
+pub const INPUT_READ: usize = 16 * 1024;
 
 /// Once the shard drains, a connection idle between requests (or new, with nothing
 /// received) is kept this long at most, and one lingering after our FIN as long: a client
@@ -159,10 +173,11 @@ pub enum Admission {
 /// The action and what the driver keeps for the connection.
 pub struct Step<'a, C> {
     pub action: Action<'a>,
-    /// Whether input is wanted now (a completion backend keeps a receive posted while it
-    /// is): false once the connection is closed, the client has ended its stream, or
-    /// `PENDING_CAP` bytes wait behind unsent output.
-    pub receive: bool,
+    /// How much input the connection takes now, in bytes; 0: none (a completion backend
+    /// keeps a receive posted, taking at most this much, while it is more). 0 once the
+    /// connection is closed or the client has ended its stream, and while `INPUT_HELD`
+    /// bytes wait behind output or the output is at its bound.
+    pub room: usize,
     pub io: &'a mut C,
 }
 
@@ -205,8 +220,11 @@ pub struct Core<C, T: Transport = Plain> {
 /// 5,000 a shard.
 const SLAB_RESERVE: usize = 16 * 1024;
 
-/// Pooled outgoing queues that grew past this are dropped rather than kept.
-const POOLED_CAPACITY: usize = 256 * 1024;
+/// Outgoing queues kept for reuse at most, and the largest kept: the pool serves the
+/// connections busy at one time without an allocation each, and gives back what a burst
+/// of them (many clients that stopped reading) grew, rather than keep its peak forever.
+const POOLED: usize = 256;
+const POOLED_CAPACITY: usize = 64 * 1024;
 
 impl<C, T: Transport> Core<C, T> {
     /// A core whose clock reads `now`, serving `ctx` (its `Date` set from `wall`, seconds
@@ -258,6 +276,13 @@ impl<C, T: Transport> Core<C, T> {
     pub fn log_access(&mut self, log: AccessLog) {
         self.ctx.records = Some(Vec::new());
         self.access = Some(log);
+    }
+
+    /// The turn should end before more events are handled: the access log holds a write's
+    /// worth of lines (`access::WRITE_BATCH`) for the shard to write. Drivers check it
+    /// between events and keep the rest for the next turn.
+    pub fn turn_full(&self) -> bool {
+        self.access.as_ref().is_some_and(|log| log.buf.len() >= crate::access::WRITE_BATCH)
     }
 
     /// The access log's whole lines waiting to be written, if there is a log.

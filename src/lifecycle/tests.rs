@@ -258,13 +258,35 @@ fn a_client_that_ends_its_stream_gets_every_answer_then_a_close() {
     assert_eq!((statuses(&sent), next), (vec!["200".to_string(), "200".to_string()], Next::Close));
 }
 
+/// A client that pipelines and never reads, fed as io_uring feeds it (receives of at most
+/// the room the core gives, for as long as it gives any): input stops at the bound, and what the connection
+/// holds stays within its budget, with the access log on and long Referer and User-Agent
+/// fields too (each answer's record counts toward the output's bound).
 #[test]
-fn input_behind_unsent_output_is_capped() {
-    let mut core = core_with(10);
-    let t = downloading(&mut core, 0);
-    let more = GET_INDEX.repeat(PENDING_CAP / GET_INDEX.len() + 1);
-    let Some(s) = core.step(t, Event::Received(&more)) else { panic!("gone") };
-    assert!(matches!(s.action, Action::Send(_)) && !s.receive, "input stops once the cap is passed");
+fn a_client_that_pipelines_and_never_reads_holds_a_bounded_amount() {
+    let long = "x".repeat(7_000);
+    let logged = format!("GET /index.html HTTP/1.1\r\nHost: x\r\nReferer: {long}\r\nUser-Agent: {long}\r\n\r\n");
+    for (request, log) in [(GET_INDEX, false), (logged.as_bytes(), true)] {
+        let mut core = core_with(10);
+        if log {
+            core.log_access(crate::access::AccessLog::new(crate::access::LogFormat::Json, 0));
+        }
+        let t = core.accept((), None).unwrap();
+        let stream = request.repeat(1_200_000 / request.len());
+        let (mut fed, mut room) = (0, INPUT_READ);
+        while room > 0 && fed < stream.len() {
+            let piece = &stream[fed..(fed + room.min(4096)).min(stream.len())];
+            fed += piece.len();
+            room = core.step(t, Event::Received(piece)).expect("open").room;
+        }
+        assert_eq!(room, 0, "log {log}: input never stopped ({fed} bytes taken)");
+        let conn = &core.slots[t.index()].conn;
+        let held = conn.held_len();
+        let output = conn.out.as_ref().map_or(0, |out| out.held_bytes());
+        assert!(held <= INPUT_HELD, "log {log}: {held} bytes of input held");
+        let bound = crate::conn::outbox::OUTPUT_BOUND + 2 * request.len() + 2048;
+        assert!(output <= bound, "log {log}: {output} bytes of output and records held");
+    }
 }
 
 #[test]

@@ -13,7 +13,11 @@ pub use host::{Host, raise_nofile};
 pub const RESERVE_FDS: u64 = 64 + crate::files::cache::MAX_FDS as u64;
 /// Kernel memory one mostly idle connection costs (socket, TCP state, the smallest
 /// buffers) plus its slot here: a deliberately round estimate.
-pub const BYTES_PER_CONN: u64 = 10 * 1024;
+pub const KERNEL_BYTES_PER_CONN: u64 = 10 * 1024;
+/// What the plan counts for each connection: the kernel's part, and the most a connection
+/// being served holds in the shard (`lifecycle::CONN_BUDGET`), so that the memory limit
+/// holds even when every connection is a client that pipelines and stopped reading.
+pub const BYTES_PER_CONN: u64 = KERNEL_BYTES_PER_CONN + crate::lifecycle::CONN_BUDGET as u64;
 /// Connections the server is expected to hold when `--target-conns` does not say: below
 /// this, the start warns which limit stands in the way.
 pub const DEFAULT_TARGET: u64 = 10_000;
