@@ -6,7 +6,7 @@ LISTEN ?= 0.0.0.0:8080
 ROOT ?= ./html
 ARGS ?=
 
-.PHONY: build run test lint fmt clean loadtest loadtest-compare report scaleout models
+.PHONY: build run test lint fmt clean loadtest loadtest-compare report scaleout models fuzz fuzz-build
 
 build:
 	$(CARGO) build --release
@@ -15,9 +15,10 @@ run: build
 	./target/release/c10k-server --listen $(LISTEN) --root $(ROOT) $(ARGS)
 
 # Unit, property and integration tests; every integration test that starts a server runs
-# once per backend (for_each_backend! in tests/common).
+# once per backend (for_each_backend! in tests/common). The `fuzzing` feature adds the
+# replay of fuzz/corpus through the fuzz targets' bodies (tests/fuzz_corpus.rs).
 test:
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --all-targets --features c10k-server/fuzzing
 
 # Load tests (not part of `make test`): both backends, every scenario, one run.
 # DURATION=S shortens each scenario (default 10); ONLY=regex picks scenarios.
@@ -51,10 +52,44 @@ models:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --features c10k-server/fuzzing -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
 
 clean:
 	$(CARGO) clean
+
+# Every fuzz target (fuzz/fuzz_targets) for FUZZ_SECONDS each, in turn; FUZZ_TARGETS picks
+# some. libFuzzer on stable Rust: the flags below are the coverage instrumentation
+# cargo-fuzz asks for without a sanitizer (`-s none`), given as stable -C flags, so neither
+# nightly nor cargo-fuzz is needed (`cargo fuzz run -s none T` works too, where installed).
+# --target keeps the flags off build scripts and proc macros. New inputs go to
+# fuzz/runs/T (git-ignored); the seeds in fuzz/corpus/T are only read. A crash is saved
+# in fuzz/artifacts/T/ and fails the run once every target has had its turn; copy it into
+# fuzz/corpus/T/ to keep it as a regression test in `make test`.
+FUZZ_SECONDS ?= 180
+FUZZ_TARGETS ?= parser chunked fields paths conn core
+FUZZ_ARGS ?=
+FUZZ_HOST := $(shell rustc -vV | sed -n 's/^host: //p')
+FUZZ_RUSTFLAGS := --cfg fuzzing -Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+	-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+	-Cllvm-args=-sanitizer-coverage-trace-compares -Cdebug-assertions -Coverflow-checks
+
+fuzz-build:
+	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build --release --target $(FUZZ_HOST) \
+		$(addprefix --bin ,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build
+	@failed=; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/runs/$$t fuzz/artifacts/$$t; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+		fuzz/target/$(FUZZ_HOST)/release/$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-max_len=8192 -dict=fuzz/http.dict -print_final_stats=1 \
+			-artifact_prefix=fuzz/artifacts/$$t/ $(FUZZ_ARGS) fuzz/runs/$$t fuzz/corpus/$$t \
+			|| failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then \
+		echo "fuzz: crashes in:$$failed; inputs in fuzz/artifacts/<target>/ (replay one:" \
+			"fuzz/target/$(FUZZ_HOST)/release/<target> FILE)"; exit 1; \
+	fi

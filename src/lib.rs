@@ -11,6 +11,8 @@ pub mod config;
 pub mod conn;
 pub mod driver;
 pub mod files;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 pub mod http;
 pub mod lifecycle;
 pub mod log;

@@ -13,6 +13,8 @@ const LAYERS: &[&str] = &[
     "access",
     "transport",
     "lifecycle",
+    // The fuzz targets' bodies (feature `fuzzing`): over the layers they exercise.
+    "fuzz",
     "driver",
     "shard",
     "tuning",

@@ -51,6 +51,31 @@ fn request_line_limit_on_partial_input() {
     expect_partial(&input);
 }
 
+/// A line over the limit gets the same answer however it arrives: 414 when what fits in the
+/// limit is a valid start of a request line, the error of its first bad byte otherwise
+/// (the fuzzer's conn target found 414 for a whole line and 400 for the same line cut).
+#[test]
+fn an_overlong_malformed_line_is_refused_alike_whole_and_in_pieces() {
+    let l = Limits { max_request_line: 32, ..Limits::default() };
+    let mut bad = b"GET /a{b HTTP/1.1 ".to_vec();
+    bad.resize(60, b'x');
+    let mut whole_line = bad.clone();
+    whole_line.extend_from_slice(b"\r\nHost: a\r\n\r\n");
+    for input in [&bad[..], &bad[..40], &whole_line[..]] {
+        expect_err_with(input, &l, BadVersion, 400);
+    }
+    expect_err_with(b"G{T /", &l, BadMethod, 400);
+    let mut bad_method = b"G{T /".to_vec();
+    bad_method.resize(60, b'a');
+    expect_err_with(&bad_method, &l, BadMethod, 400);
+    // A bad byte past the limit is never seen: the line was too long by then.
+    let mut late = b"GET /".to_vec();
+    late.resize(40, b'a');
+    late.extend_from_slice(b"{ HTTP/1.1\r\n\r\n");
+    expect_err_with(&late, &l, RequestLineTooLong, 414);
+    expect_err_with(&late[..35], &l, RequestLineTooLong, 414);
+}
+
 #[test]
 fn leading_empty_lines_count_against_the_request_line_limit() {
     let max = Limits::default().max_request_line;

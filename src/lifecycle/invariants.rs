@@ -12,13 +12,57 @@
 //!   holds a send of it;
 //! - each connection is released exactly once, only with nothing of it in flight, and the
 //!   slab holds exactly the connections the driver holds.
+//!
+//! Two sources of sequences play the same driver: proptest's strategy (`cargo test`) and
+//! `replay`, which decodes any bytes into operations for the `core` fuzz target and for
+//! the replay of its corpus (both built with the `fuzzing` feature, never in production).
 
-use super::tests::{WALL, core_with};
 use super::timer::NOT_FILED;
 use super::*;
 use crate::conn::Segment;
-use proptest::prelude::*;
+use crate::files::{Cache, Root};
+use crate::http::Limits;
+use std::cell::RefCell;
 use std::collections::HashMap;
+
+const WALL: u64 = 1_700_000_000;
+
+thread_local! {
+    /// The context of the core played last, for the next one: each new context leaks its
+    /// counters (`ShardStats::detached`), and a fuzzer plays millions of cores.
+    static SPARE: RefCell<Option<Context>> = const { RefCell::new(None) };
+}
+
+/// A core over a root with a small and a 1 MiB file, its timeouts those of the lifecycle's
+/// tests, and an empty cache (so that a sequence plays the same whatever ran before it).
+fn core_with(max_conns: usize) -> Core<()> {
+    let mut ctx = SPARE.take().unwrap_or_else(|| {
+        let dir = fixture_dir("c10k-invariants", &[("index.html", b"<p>index</p>\n"), ("big.bin", &[7; 1 << 20])]);
+        Context::new(Root::open(&dir).unwrap(), Cache::new(64, 1 << 20), Limits::default())
+    });
+    ctx.cache = Cache::new(64, 1 << 20);
+    ctx.draining = false;
+    let timeouts = Timeouts { keepalive: 7_000, request: 5_000, send: 10_000, linger: 2_000 };
+    Core::new(ctx, timeouts, max_conns, 0, WALL)
+}
+
+/// A directory of fixed files in the temporary directory, shared by every process that
+/// asks for it by `name` (fuzzers run thousands, tests run at once): each file is written
+/// to a name of its own and renamed into place, so none is ever seen half written.
+pub fn fixture_dir(name: &str, files: &[(&str, &[u8])]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(name);
+    for (file, contents) in files {
+        let path = dir.join(file);
+        if std::fs::metadata(&path).is_ok_and(|m| m.len() == contents.len() as u64) {
+            continue;
+        }
+        std::fs::create_dir_all(path.parent().expect("beneath the directory")).unwrap();
+        let fresh = dir.join(format!(".{}.{}", file.replace('/', "_"), std::process::id()));
+        std::fs::write(&fresh, contents).unwrap();
+        std::fs::rename(&fresh, &path).unwrap();
+    }
+    dir
+}
 
 const INPUTS: [&[u8]; 7] = [
     b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -48,7 +92,61 @@ enum Op {
     CloseAll,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+/// Operations as the fuzzer writes them: a byte picks the kind with proptest's weights
+/// (out of 23), the bytes after it its arguments; `None` once the input runs out.
+fn decode(input: &mut &[u8]) -> Option<Op> {
+    let mut byte = || -> Option<u8> {
+        let (&b, rest) = input.split_first()?;
+        *input = rest;
+        Some(b)
+    };
+    let kind = byte()? % 23;
+    let mut conn = || byte().map(usize::from);
+    Some(match kind {
+        0..=2 => Op::Accept(kind == 0),
+        3..=8 => Op::Receive(conn()?, conn()? % INPUTS.len()),
+        9..=12 => Op::SendDone(conn()?, byte()?),
+        13 => Op::SendFailed(conn()?),
+        14 => Op::PeerClosed(conn()?),
+        15 => Op::Failed(conn()?),
+        16 => Op::Resume(conn()?),
+        17..=19 => Op::Tick(u16::from_le_bytes([byte()?, byte()?]) % 3_000),
+        20 => Op::Tick(u16::from_le_bytes([byte()?, byte()?]) % 40_000),
+        21 => Op::Drain,
+        _ => Op::CloseAll,
+    })
+}
+
+/// Play the operations `data` encodes (its first byte picks the cap, 1 to 5), checking
+/// every invariant after each; panics on the first that fails.
+pub fn replay(data: &[u8]) {
+    let Some((&cap, mut input)) = data.split_first() else { return };
+    play(std::iter::from_fn(|| decode(&mut input)), usize::from(cap % 5) + 1);
+}
+
+fn play(ops: impl IntoIterator<Item = Op>, cap: usize) {
+    let mut core = core_with(cap);
+    let mut driver = Driver::default();
+    for op in ops {
+        driver.apply(&mut core, &op);
+        check(&core, &driver);
+    }
+    // Whatever happened, closing everything and completing what is in flight releases
+    // every connection.
+    core.close_all();
+    driver.ready(&mut core);
+    for (t, _) in std::mem::take(&mut driver.in_flight) {
+        driver.carry(&mut core, t, Event::SendFailed);
+    }
+    check(&core, &driver);
+    assert!(core.is_empty(), "{} connections left after closing all", core.len());
+    let Core { ctx, .. } = core;
+    SPARE.set(Some(ctx));
+}
+
+#[cfg(test)]
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
     prop_oneof![
         3 => any::<bool>().prop_map(Op::Accept),
         6 => (any::<usize>(), 0..INPUTS.len()).prop_map(|(c, i)| Op::Receive(c, i)),
@@ -214,25 +312,12 @@ fn check(core: &Core<()>, driver: &Driver) {
     assert_eq!(on_list, idle, "the idle list holds exactly the idle connections");
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+#[cfg(test)]
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
 
     #[test]
     fn random_events_keep_every_invariant(ops in proptest::collection::vec(op(), 1..200), cap in 1usize..6) {
-        let mut core = core_with(cap);
-        let mut driver = Driver::default();
-        for op in &ops {
-            driver.apply(&mut core, op);
-            check(&core, &driver);
-        }
-        // Whatever happened, closing everything and completing what is in flight releases
-        // every connection.
-        core.close_all();
-        driver.ready(&mut core);
-        for (t, _) in std::mem::take(&mut driver.in_flight) {
-            driver.carry(&mut core, t, Event::SendFailed);
-        }
-        check(&core, &driver);
-        prop_assert!(core.is_empty(), "{} connections left after closing all", core.len());
+        play(ops, cap);
     }
 }

@@ -76,7 +76,7 @@ impl Wheel {
     }
 
     /// Whether `token` is filed at `tick`.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub fn holds(&self, token: Token, tick: u32) -> bool {
         tick >= self.next && tick < self.next + SLOTS as u32 && self.slots[tick as usize % SLOTS].contains(&token)
     }

@@ -1,0 +1,3 @@
+#![no_main]
+// The body and what it asserts: c10k_server::fuzz::fields.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| c10k_server::fuzz::fields(data));
