@@ -19,11 +19,7 @@ for_each_backend!(
 /// A server with `--status-listen`; the listener's address.
 fn start(root: &TempDir) -> (Server, SocketAddr) {
     let server = Server::start(root.path(), &["--status-listen", "127.0.0.1:0"]);
-    let status = server
-        .banner
-        .iter()
-        .find_map(|l| common::text(l).strip_prefix("status on http://")?.split('/').next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {:?}", server.banner));
+    let status = server.status_addr();
     (server, status)
 }
 

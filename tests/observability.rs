@@ -17,11 +17,7 @@ fn start(root: &TempDir, extra: &[&str]) -> (Server, SocketAddr) {
     let mut args = vec!["--shards", "2", "--status-listen", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let server = Server::start(root.path(), &args);
-    let status = server
-        .banner
-        .iter()
-        .find_map(|l| common::text(l).strip_prefix("status on http://")?.split('/').next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {:?}", server.banner));
+    let status = server.status_addr();
     (server, status)
 }
 

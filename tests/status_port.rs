@@ -28,15 +28,6 @@ const TRICKLING: usize = 250;
 /// The bound on anything the master does at once (see the module's comment).
 const AT_ONCE: Duration = Duration::from_secs(1);
 
-/// The status listener's address, from the master's `status on` line.
-fn status_addr(server: &Server) -> SocketAddr {
-    server
-        .banner
-        .iter()
-        .find_map(|l| common::text(l).strip_prefix("status on http://")?.split('/').next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no status line: {:?}", server.banner))
-}
-
 /// `raw` on a new connection; the answer's status line (empty if none came within 10 s)
 /// and how long it took from connect to the end of the answer.
 fn timed(addr: SocketAddr, raw: &[u8]) -> (String, Duration) {
@@ -90,7 +81,7 @@ fn hostile_status_clients_do_not_hold_up_the_master() {
     let root = TempDir::new("status-port");
     root.write("index.html", "x");
     let mut server = Server::start(root.path(), &["--status-listen", "127.0.0.1:0"]);
-    let status = status_addr(&server);
+    let status = server.status_addr();
 
     // Garbage is refused when it is seen, not when a deadline for the rest of it passes.
     let (line, took) = timed(status, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");

@@ -347,6 +347,14 @@ pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
 }
 
 impl Server {
+    /// The status listener's address, from the banner's `status on http://ADDR/` line.
+    pub fn status_addr(&self) -> SocketAddr {
+        self.banner
+            .iter()
+            .find_map(|l| text(l).strip_prefix("status on http://")?.split('/').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no status line: {:?}", self.banner))
+    }
+
     /// The pid of each shard, from the banner, in shard order.
     pub fn shard_pids(&self) -> Vec<u32> {
         let mut shards: Vec<_> = self.banner.iter().filter_map(|l| parse_shard_line(l)).collect();
