@@ -20,6 +20,7 @@ for_each_backend!(
     sighup_under_load_loses_nothing_and_a_failed_reload_keeps_the_old_shards,
     a_crash_loop_backs_off,
     systemd_hears_ready_reloading_and_stopping,
+    every_signal_an_operator_sends_is_handled_or_ignored_with_a_line,
 );
 
 const BIG: usize = 32 << 20;
@@ -384,4 +385,36 @@ fn systemd_hears_ready_reloading_and_stopping() {
     assert_eq!(next(), "STOPPING=1");
     let (status, _) = exit_within(&mut server, Duration::from_secs(15));
     assert_eq!(status.code(), Some(0));
+}
+
+/// SIGUSR2 (nginx's binary upgrade) reloads from the binary on disk; SIGALRM and SIGWINCH
+/// are ignored with a line saying which signals do what; sent to every process at once
+/// (`kill -USR2 $(pidof c10k-server)`), none ends a shard. Left to their defaults, SIGUSR2
+/// and SIGALRM ended the server without a word.
+fn every_signal_an_operator_sends_is_handled_or_ignored_with_a_line() {
+    let (root, _) = site();
+    let server = Server::start(root.path(), &["--shards", "2"]);
+    let master = server.pid();
+    let old = children(master);
+    signal(master, Signal::SIGUSR2);
+    let upgrade = server.wait_line(Duration::from_secs(10), |l| l.text.starts_with("SIGUSR2: upgrade: reloading from "));
+    assert!(upgrade.text.ends_with("c10k-server"), "{upgrade:?}");
+    server.wait_line(Duration::from_secs(10), |l| l.text.starts_with("reload: generation 2 serving"));
+    for _ in &old {
+        server.wait_line(Duration::from_secs(20), |l| l.who == "master" && l.text.contains("generation 1) exited"));
+    }
+    for (sig, name) in [(Signal::SIGALRM, "SIGALRM"), (Signal::SIGWINCH, "SIGWINCH")] {
+        signal(master, sig);
+        let line = server.wait_line(Duration::from_secs(5), |l| l.text.starts_with(&format!("{name}: ignored")));
+        assert!(line.text.contains("SIGHUP or SIGUSR2 reloads"), "{line:?}");
+    }
+    let shards = children(master);
+    for &pid in &shards {
+        signal(pid, Signal::SIGUSR2);
+        signal(pid, Signal::SIGALRM);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(children(master), shards, "a shard ended on SIGUSR2 or SIGALRM");
+    let resp = last_response(send_on_new(&server, b"GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+    assert_eq!((resp.status, resp.body.as_slice()), (200, INDEX));
 }

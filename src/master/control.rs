@@ -19,11 +19,23 @@ impl Master {
         loop {
             self.wait_for_reports();
             for signal in signals.pending() {
+                let name = if signal == SIGUSR2 { "SIGUSR2" } else { "SIGHUP" };
                 match signal {
-                    SIGHUP if !self.serving || self.reload.is_some() || self.stopping.is_some() => {
-                        log::info(format_args!("SIGHUP: a start, reload or stop is under way; ignored"))
+                    SIGHUP | SIGUSR2 if !self.serving || self.reload.is_some() || self.stopping.is_some() => {
+                        log::info(format_args!("{name}: a start, reload or stop is under way; ignored"))
+                    }
+                    // nginx's binary upgrade: a reload runs the binary at the path the server
+                    // was started from, so an upgrade installed over it is what it runs.
+                    SIGUSR2 => {
+                        log::info(format_args!("SIGUSR2: upgrade: reloading from {}", self.exe.display()));
+                        self.reload();
                     }
                     SIGHUP => self.reload(),
+                    SIGWINCH | SIGALRM => log::info(format_args!(
+                        "{}: ignored (SIGHUP or SIGUSR2 reloads, SIGUSR1 reopens the access log, SIGTERM \
+                         drains and stops, SIGQUIT stops at once)",
+                        if signal == SIGWINCH { "SIGWINCH" } else { "SIGALRM" }
+                    )),
                     SIGUSR1 => {
                         log::info(format_args!("SIGUSR1: every shard reopens its access log"));
                         for w in &self.workers {

@@ -49,7 +49,7 @@ use crate::tuning;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1};
+use signal_hook::consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH};
 use signal_hook::iterator::Signals;
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -173,7 +173,10 @@ pub fn run(config: &Config) -> i32 {
         Ok(exe) => exe,
         Err(e) => return fail(format_args!("cannot find this executable: {e}")),
     };
-    let signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1]) {
+    // Every signal an operator may send is handled or ignored with a line: left to their
+    // defaults, SIGUSR2 (nginx's binary upgrade) and SIGALRM would end the master without a
+    // word, and SIGWINCH (nginx: stop the workers) would do nothing without one.
+    let signals = match Signals::new([SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2, SIGWINCH, SIGALRM]) {
         Ok(s) => s,
         Err(e) => return fail(format_args!("cannot handle signals: {e}")),
     };

@@ -22,12 +22,20 @@ pub fn run_worker(config: &Config, index: usize) -> i32 {
         Err(e) => return failed(format_args!("{e}")),
     };
     // SIGTERM drains, SIGQUIT stops at once. SIGINT (a terminal's ^C reaches the whole
-    // process group) and SIGHUP (a terminal hanging up) are the master's to act on: it
-    // passes on what the shards must do.
+    // process group), SIGHUP (a terminal hanging up) and the other signals an operator may
+    // send to every c10k-server process at once (SIGUSR2, SIGALRM) are the master's to act
+    // on: it passes on what the shards must do.
     let stop = Stop::default();
     let ignored = Arc::new(AtomicBool::new(false));
-    let handlers =
-        [(SIGTERM, &stop.drain), (SIGQUIT, &stop.now), (SIGUSR1, &stop.reopen), (SIGINT, &ignored), (SIGHUP, &ignored)];
+    let handlers = [
+        (SIGTERM, &stop.drain),
+        (SIGQUIT, &stop.now),
+        (SIGUSR1, &stop.reopen),
+        (SIGINT, &ignored),
+        (SIGHUP, &ignored),
+        (SIGUSR2, &ignored),
+        (SIGALRM, &ignored),
+    ];
     for (signal, flag) in handlers {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(flag)) {
             return failed(format_args!("cannot handle signals: {e}"));
