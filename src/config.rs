@@ -94,6 +94,11 @@ pub struct Config {
     #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen)]
     pub status_listen: Option<SocketAddr>,
 
+    /// Write the master's pid to PATH once it listens, and remove it at exit (for
+    /// logrotate's `kill -USR1 $(cat PATH)` and init scripts)
+    #[arg(long, value_name = "PATH")]
+    pub pid_file: Option<std::path::PathBuf>,
+
     /// Run as worker N of a master (internal)
     #[arg(long, hide = true, value_name = "N")]
     pub worker: Option<usize>,

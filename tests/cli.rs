@@ -7,7 +7,11 @@ use std::io::{Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-for_each_backend!(banner_and_sigterm_stop_master_and_workers, target_conns_is_checked_against_capacity,);
+for_each_backend!(
+    banner_and_sigterm_stop_master_and_workers,
+    target_conns_is_checked_against_capacity,
+    the_pid_file_holds_the_masters_pid_until_it_exits,
+);
 
 const BIN: &str = env!("CARGO_BIN_EXE_c10k-server");
 
@@ -279,4 +283,27 @@ fn target_conns_is_checked_against_capacity() {
     let capacity =
         server.banner.iter().find(|l| common::text(l).starts_with("capacity: 1 shards × ")).expect("capacity line");
     assert!(capacity.contains("RLIMIT_NOFILE hard") && capacity.contains("bound by"), "{capacity}");
+}
+
+/// `--pid-file` holds the master's pid while it runs and is gone after a stop; a path in a
+/// directory that does not exist stops the start with one line naming the directory.
+fn the_pid_file_holds_the_masters_pid_until_it_exits() {
+    let root = root_dir();
+    let pid_file = root.path().join("run/c10k.pid");
+    let root_arg = root.path().to_str().unwrap();
+    let pid_arg = pid_file.to_str().unwrap();
+    let backend = common::backend();
+    let args =
+        ["--listen", "127.0.0.1:0", "--root", root_arg, "--shards", "1", "--backend", &backend, "--pid-file", pid_arg];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
+    let line = o.stderr.lines().last().unwrap_or_default();
+    assert!(line.contains("the directory") && line.contains("/run does not exist"), "{line}");
+    std::fs::create_dir_all(pid_file.parent().unwrap()).unwrap();
+    let mut server = common::Server::start(root.path(), &["--pid-file", pid_file.to_str().unwrap()]);
+    let written = std::fs::read_to_string(&pid_file).expect("the pid file once the server listens");
+    assert_eq!(written, format!("{}\n", server.pid()));
+    common::signal(server.pid(), Signal::SIGTERM);
+    assert!(wait_bounded(&mut server.child, Duration::from_secs(15), "the stop").success());
+    assert!(!pid_file.exists(), "the pid file outlived the server");
 }

@@ -24,6 +24,7 @@
 
 mod control;
 mod notify;
+mod pid_file;
 mod status;
 mod status_port;
 mod supervise;
@@ -233,10 +234,13 @@ pub fn run(config: &Config) -> i32 {
         serving: false,
         reloads: 0,
     };
-    if let Err(code) = master.start(signals, addr) {
-        return code;
-    }
-    0
+    let pid_file = match config.pid_file.as_deref().map(pid_file::PidFile::write).transpose() {
+        Ok(file) => file,
+        Err(e) => return fail(format_args!("{e}")),
+    };
+    let code = master.start(signals, addr).err().unwrap_or(0);
+    drop(pid_file);
+    code
 }
 
 fn bind_all(config: &Config, shards: usize) -> io::Result<Vec<TcpListener>> {
