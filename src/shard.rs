@@ -147,8 +147,11 @@ impl<D: Driver> Shard<D> {
         };
         self.core.close_all();
         self.resume_ready(&mut ready);
+        // Connections whose operations were still in flight (io_uring) are released by the
+        // shutdown, and their responses cut short are logged then: write after it.
+        let quiet = self.driver.shutdown(&mut self.core);
         self.write_access_log(false, true);
-        if !self.driver.shutdown(&mut self.core) {
+        if !quiet {
             // The kernel may still use connection buffers: leak them rather than free them.
             std::mem::forget(self);
         }

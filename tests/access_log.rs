@@ -9,7 +9,11 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-for_each_backend!(every_response_is_one_line_and_a_reopen_loses_none, json_lines_log_cut_responses_and_survive_a_stop);
+for_each_backend!(
+    every_response_is_one_line_and_a_reopen_loses_none,
+    json_lines_log_cut_responses_and_survive_a_stop,
+    responses_cut_by_a_forced_stop_are_logged,
+);
 
 const INDEX: &str = "<p>logged</p>\n";
 
@@ -185,4 +189,39 @@ fn json_lines_log_cut_responses_and_survive_a_stop() {
             .iter()
             .all(|l| l["shard"] == 0 && l["us"].is_u64() && l["time"].as_str().is_some_and(|t| t.ends_with('Z')))
     );
+}
+
+/// A stop that cannot wait (SIGQUIT, or `--shutdown-timeout` running out) cuts the
+/// responses in flight: each is still logged, with the bytes that went.
+fn responses_cut_by_a_forced_stop_are_logged() {
+    use std::io::Read;
+    const BIG: usize = 32 << 20;
+    let root = TempDir::new("access-log-forced");
+    root.write("big.bin", vec![b'b'; BIG]);
+    let logs = TempDir::new("access-log-forced-files");
+    for (stop, extra) in [("SIGQUIT", vec![]), ("timeout", vec!["--shutdown-timeout", "1"])] {
+        let path = logs.path().join(format!("{stop}.json"));
+        let path_s = path.display().to_string();
+        let mut args = vec!["--access-log", &path_s, "--access-log-format", "json"];
+        args.extend_from_slice(&extra);
+        let mut server = Server::start(root.path(), &args);
+        // A download the client stops reading: it is in flight when the stop comes.
+        let mut stalled = server.connect();
+        stalled.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut first = vec![0u8; 1 << 20];
+        stalled.read_exact(&mut first).unwrap();
+        let signal =
+            if stop == "SIGQUIT" { nix::sys::signal::Signal::SIGQUIT } else { nix::sys::signal::Signal::SIGTERM };
+        common::signal(server.pid(), signal);
+        assert_eq!(server.child.wait().unwrap().code(), Some(0), "{stop}");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line: serde_json::Value = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .find(|l: &serde_json::Value| l["request"] == "GET /big.bin HTTP/1.1")
+            .unwrap_or_else(|| panic!("{stop}: no line for the cut download in {text:?}"));
+        let sent = line["bytes"].as_u64().unwrap();
+        assert!((1 << 20) <= sent && sent < BIG as u64, "{stop}: the bytes that went, not the length: {sent}");
+        drop(stalled);
+    }
 }
