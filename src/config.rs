@@ -35,19 +35,20 @@ pub struct Config {
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
 
-    /// Longest request line, in bytes (414 beyond)
-    #[arg(long, value_name = "BYTES", default_value_t = 8192, value_parser = parse_count)]
+    /// Longest request line, in bytes; k, m or g multiply by 1024s, as in 8k (414 beyond)
+    #[arg(long, value_name = "BYTES", default_value_t = 8192, value_parser = parse_request_line)]
     pub max_request_line: usize,
 
-    /// Largest header section, in bytes (431 beyond)
-    #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = parse_count)]
+    /// Largest header section, in bytes; k, m or g multiply by 1024s, as in 16k (431 beyond)
+    #[arg(long, value_name = "BYTES", default_value_t = 16384, value_parser = parse_header_bytes)]
     pub max_header_bytes: usize,
 
     /// Most header fields in one request (431 beyond)
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = parse_count)]
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = parse_headers)]
     pub max_headers: usize,
 
-    /// Largest request body read and discarded, in bytes (413 beyond)
+    /// Largest request body read and discarded, in bytes; k, m or g multiply by 1024s, as
+    /// in 1m (413 beyond)
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = parse_bytes)]
     pub max_body: u64,
 
@@ -71,7 +72,7 @@ pub struct Config {
 
     /// Connections this server must be able to hold; refuse to start if the host's limits
     /// (RLIMIT_NOFILE, fs.file-max, memory) cannot, naming the limit and its fix
-    #[arg(long, value_name = "N", value_parser = parse_count)]
+    #[arg(long, value_name = "N", value_parser = parse_target)]
     pub target_conns: Option<usize>,
 
     /// io_uring provided receive buffers (4 KiB each) per shard, a power of two up to
@@ -128,25 +129,62 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     }
 }
 
-fn parse_count(s: &str) -> Result<usize, String> {
+/// A whole number of at least 1; `example` is one that makes sense for the flag.
+fn count(s: &str, example: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err("expected a whole number of at least 1, e.g. 2".to_string()),
+        Err(_) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Err(format!("{s} is too large, {example}")),
+        _ => Err(format!("expected a whole number of at least 1, {example}")),
     }
 }
 
-/// Bytes, optionally with a binary suffix: `1048576`, `64k`, `1m`, `2g`.
-fn parse_bytes(s: &str) -> Result<u64, String> {
+fn parse_count(s: &str) -> Result<usize, String> {
+    count(s, "e.g. 2")
+}
+
+fn parse_headers(s: &str) -> Result<usize, String> {
+    count(s, "e.g. 100")
+}
+
+fn parse_target(s: &str) -> Result<usize, String> {
+    count(s, "e.g. 10000")
+}
+
+/// Bytes, optionally with a binary suffix (`1048576`, `64k`, `1m`, `2g`), at least `min`
+/// (`why` says what is refused below it); `example` is a good value for the flag.
+fn bytes(s: &str, min: u64, why: &str, example: &str) -> Result<u64, String> {
     let (digits, unit) = match s.as_bytes().last().map(u8::to_ascii_lowercase) {
         Some(b'k') => (&s[..s.len() - 1], 1u64 << 10),
         Some(b'm') => (&s[..s.len() - 1], 1 << 20),
         Some(b'g') => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    match digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit)) {
-        Some(n) => Ok(n),
-        None => Err("expected a whole number of bytes, optionally with k, m or g, e.g. 1048576 or 1m".to_string()),
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("expected a whole number of bytes, optionally with k, m or g, {example}"));
     }
+    let n = digits.parse::<u64>().ok().and_then(|n| n.checked_mul(unit));
+    match n {
+        None => Err(format!("{s} is too large, {example}")),
+        Some(n) if n < min => Err(format!("{s} is below {min} bytes, {why}; {example}")),
+        Some(n) => Ok(n),
+    }
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    bytes(s, 0, "", "e.g. 1048576 or 1m")
+}
+
+/// The shortest request line is `GET / HTTP/1.1` and its CRLF.
+const MIN_REQUEST_LINE: u64 = 16;
+
+fn parse_request_line(s: &str) -> Result<usize, String> {
+    let why = "the length of `GET / HTTP/1.1`, so every request would be refused";
+    bytes(s, MIN_REQUEST_LINE, why, "e.g. 8192 or 8k").map(|n| n as usize)
+}
+
+fn parse_header_bytes(s: &str) -> Result<usize, String> {
+    let why = "too few for `Host: example.com`, so every HTTP/1.1 request would be refused";
+    bytes(s, MIN_REQUEST_LINE, why, "e.g. 16384 or 16k").map(|n| n as usize)
 }
 
 fn parse_buffers(s: &str) -> Result<u16, String> {
@@ -209,4 +247,24 @@ fn one_line(e: &clap::Error) -> String {
         line = format!("{line}; {}", values.trim_matches(['[', ']']));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every size flag takes the same suffixes, and says so in `--help`.
+    #[test]
+    fn every_size_takes_a_suffix() {
+        assert_eq!(parse_request_line("8k"), Ok(8192));
+        assert_eq!(parse_header_bytes("1m"), Ok(1 << 20));
+        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
+        assert_eq!(parse_request_line("16"), Ok(16));
+        let help = <Config as clap::CommandFactory>::command().render_long_help().to_string();
+        for flag in ["--max-request-line", "--max-header-bytes", "--max-body"] {
+            let at = help.find(flag).unwrap_or_else(|| panic!("{flag} in --help"));
+            let text: String = help[at..].lines().take(4).collect();
+            assert!(text.contains("k, m or g"), "{flag}: {text}");
+        }
+    }
 }

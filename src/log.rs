@@ -33,6 +33,12 @@ pub fn error(text: Arguments<'_>) {
     emit(std::io::stderr().as_fd(), "", text);
 }
 
+/// `n` and its noun, singular for one: `1 shard`, `2 shards`.
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Log every panic of this process as one error line naming where and why, before it
 /// aborts or unwinds: the master's line about the shard's death follows it, so the log
 /// explains the restart. The default hook's text (several lines, no time, no writer) is
@@ -121,6 +127,14 @@ mod tests {
         assert_eq!(
             format_line(0, 1, "master", "", format_args!("")),
             "1970-01-01T00:00:00.000Z c10k-server[1] master: \n"
+        );
+    }
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(
+            [count(0u32, "shard"), count(1u32, "shard"), count(2u32, "shard")],
+            ["0 shards", "1 shard", "2 shards"]
         );
     }
 

@@ -104,7 +104,10 @@ impl<D: Driver> Shard<D> {
         let mut drain_until = None;
         let result = loop {
             if stop.now.load(Ordering::Relaxed) {
-                log::info(format_args!("stopping at once: closing {} connections", self.core.len()));
+                log::info(format_args!(
+                    "stopping at once: closing {}",
+                    log::count(self.core.len() as u64, "connection")
+                ));
                 break Ok(());
             }
             if drain_until.is_none() && stop.drain.load(Ordering::Relaxed) {
@@ -112,8 +115,8 @@ impl<D: Driver> Shard<D> {
                 self.core.drain();
                 self.driver.stop_accepting(&mut self.core);
                 log::info(format_args!(
-                    "draining: accepting no more; {} connections open, {} s at most",
-                    self.core.len(),
+                    "draining: accepting no more; {} open, {} s at most",
+                    log::count(self.core.len() as u64, "connection"),
                     grace / 1000
                 ));
             }
@@ -124,9 +127,9 @@ impl<D: Driver> Shard<D> {
                 }
                 if self.core.now() >= until {
                     log::warn(format_args!(
-                        "shutdown timeout ({} s): closing the {} connections left",
+                        "shutdown timeout ({} s): closing the {} left",
                         grace / 1000,
-                        self.core.len()
+                        log::count(self.core.len() as u64, "connection")
                     ));
                     break Ok(());
                 }

@@ -145,7 +145,19 @@ fn address_in_use_fails() {
     let o = run(&args);
     assert!(!o.status.success(), "{:?}", o.status);
     let line = one_stderr_line(&o, &args);
-    assert!(line.contains("in use"), "{line:?}");
+    // The cause once, and the way to pass another address as the person passed this one:
+    // under `make run` that is LISTEN=, not --listen.
+    assert_eq!(line.matches("in use").count(), 1, "{line:?}");
+    let under_make = std::env::var_os("MAKELEVEL").is_some();
+    assert!(line.contains(if under_make { "pass LISTEN=ADDR:PORT" } else { "pass --listen ADDR:PORT" }), "{line:?}");
+    let other = Command::new(BIN)
+        .args(args)
+        .env_remove("MAKELEVEL")
+        .envs(if under_make { vec![] } else { vec![("MAKELEVEL", "1")] })
+        .output()
+        .unwrap();
+    let other = String::from_utf8_lossy(&other.stderr);
+    assert!(other.contains(if under_make { "pass --listen ADDR:PORT" } else { "pass LISTEN=ADDR:PORT" }), "{other:?}");
     drop(holder);
 }
 
@@ -281,7 +293,7 @@ fn target_conns_is_checked_against_capacity() {
 
     let server = common::Server::start(root.path(), &["--target-conns", "100"]);
     let capacity =
-        server.banner.iter().find(|l| common::text(l).starts_with("capacity: 1 shards × ")).expect("capacity line");
+        server.banner.iter().find(|l| common::text(l).starts_with("capacity: 1 shard × ")).expect("capacity line");
     assert!(capacity.contains("RLIMIT_NOFILE hard") && capacity.contains("bound by"), "{capacity}");
 }
 
@@ -306,4 +318,18 @@ fn the_pid_file_holds_the_masters_pid_until_it_exits() {
     common::signal(server.pid(), Signal::SIGTERM);
     assert!(wait_bounded(&mut server.child, Duration::from_secs(15), "the stop").success());
     assert!(!pid_file.exists(), "the pid file outlived the server");
+}
+
+/// An access log in a directory that does not exist is named as the directory.
+#[test]
+fn a_missing_access_log_directory_is_named() {
+    let root = root_dir();
+    let log = root.path().join("no-such-dir/access.log");
+    let root_s = root.path().display().to_string();
+    let log_s = log.display().to_string();
+    let args = ["--listen", "127.0.0.1:0", "--shards", "1", "--root", &root_s, "--access-log", &log_s];
+    let o = run(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
+    let line = o.stderr.lines().last().unwrap_or_default();
+    assert!(line.contains("the directory") && line.contains("no-such-dir does not exist"), "{line}");
 }

@@ -103,7 +103,7 @@ fn connection_cap_leaves_the_rest_in_the_backlog() {
     root.write("a.txt", "cap\n");
     let server = Server::start_with_nofile(root.path(), &[], Some(300));
     let capacity = server.banner.iter().find(|l| common::text(l).starts_with("capacity:")).expect("capacity line");
-    assert!(capacity.contains("1 shards × 44 = 44 connections"), "{capacity}");
+    assert!(capacity.contains("1 shard × 44 = 44 connections"), "{capacity}");
     let pid = server.shard_pids()[0];
     let listener_only = socket_fds(pid);
     let busy: Vec<_> = (0..44)

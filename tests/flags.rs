@@ -41,6 +41,14 @@ fn each_bad_flag_says_what_and_how() {
             &["--listen", "cannot resolve no-such-host.invalid", "give an address"],
         ),
         (&["--keepalive-timeout", "0"], &["--keepalive-timeout", "between 1 and 3600"]),
+        // Each count's example fits its flag; a size too large is called too large; a limit
+        // that would refuse every request is refused at start.
+        (&["--max-headers", "0"], &["--max-headers", "at least 1, e.g. 100"]),
+        (&["--max-request-line", "x"], &["--max-request-line", "whole number of bytes", "e.g. 8192 or 8k"]),
+        (&["--max-request-line", "5"], &["--max-request-line", "below 16 bytes", "every request would be refused"]),
+        (&["--max-header-bytes", "8"], &["--max-header-bytes", "below 16 bytes", "e.g. 16384 or 16k"]),
+        (&["--max-body", "99999999999g"], &["--max-body", "99999999999g is too large"]),
+        (&["--max-headers", "99999999999999999999999"], &["--max-headers", "is too large"]),
     ];
     for &(args, wanted) in cases {
         let line = refused(args);

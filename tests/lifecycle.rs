@@ -192,7 +192,7 @@ fn at_the_cap_a_new_client_is_served_by_closing_the_longest_idle() {
     // RLIMIT_NOFILE 300: a shard keeps 256 descriptors for itself and takes 44 connections.
     let server = Server::start_with_nofile(root.path(), &[], Some(300));
     let capacity = server.banner.iter().find(|l| common::text(l).starts_with("capacity:")).expect("capacity line");
-    assert!(capacity.contains("1 shards × 44 = 44 connections"), "{capacity}");
+    assert!(capacity.contains("1 shard × 44 = 44 connections"), "{capacity}");
     // The oldest connection is mid-response (it does not read its 32 MiB yet): never evicted.
     let mut busy = server.connect();
     busy.write_all(GET_BIG).unwrap();

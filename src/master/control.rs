@@ -36,6 +36,9 @@ impl Master {
                          drains and stops, SIGQUIT stops at once)",
                         if signal == SIGWINCH { "SIGWINCH" } else { "SIGALRM" }
                     )),
+                    SIGUSR1 if !self.access_log => {
+                        log::info(format_args!("SIGUSR1: no access log to reopen (--access-log off)"))
+                    }
                     SIGUSR1 => {
                         log::info(format_args!("SIGUSR1: every shard reopens its access log"));
                         for w in &self.workers {
@@ -56,8 +59,8 @@ impl Master {
                     self.serving = true;
                     self.publish();
                     log::info(format_args!(
-                        "listening on http://{addr} ({} shards, backend {})",
-                        self.slots.len(),
+                        "listening on http://{addr} ({}, backend {})",
+                        log::count(self.slots.len() as u64, "shard"),
                         backend_name(self.backend)
                     ));
                     self.notify.send("READY=1");

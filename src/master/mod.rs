@@ -137,22 +137,32 @@ pub fn run(config: &Config) -> i32 {
     let listeners = match bind_all(config, shards) {
         Ok(l) => l,
         Err(e) => {
-            let hint = match e.kind() {
-                io::ErrorKind::AddrInUse => "address already in use; stop what holds it or pass --listen ADDR:PORT",
-                io::ErrorKind::AddrNotAvailable => "no such local address; pass --listen with an address of this host",
+            // `make run` passes LISTEN= as --listen: name what the person typed.
+            let flag = if std::env::var_os("MAKELEVEL").is_some() { "LISTEN=ADDR:PORT" } else { "--listen ADDR:PORT" };
+            let why = match e.kind() {
+                io::ErrorKind::AddrInUse => format!("the address is in use; stop what holds it, or pass {flag}"),
+                io::ErrorKind::AddrNotAvailable => format!("no such local address; pass {flag} with one of this host"),
                 io::ErrorKind::PermissionDenied => {
-                    "permission denied; use a port above 1023 or run with CAP_NET_BIND_SERVICE"
+                    "permission denied; use a port above 1023, or run with CAP_NET_BIND_SERVICE".to_string()
                 }
-                _ => "pass --listen ADDR:PORT with a free local address",
+                _ => format!("{e}; pass {flag} with a free local address"),
             };
-            return fail(format_args!("cannot listen on {}: {e}: {hint}", config.listen));
+            return fail(format_args!("cannot listen on {}: {why}", config.listen));
         }
     };
     let addr = listeners[0].local_addr().unwrap_or(config.listen);
     if config.access_log != "off"
         && let Err(e) = sys::LogFile::open(&config.access_log)
     {
-        return fail(format_args!("--access-log {}: {e}; pass a writable file, - or off", config.access_log));
+        let dir = std::path::Path::new(&config.access_log).parent().filter(|d| !d.as_os_str().is_empty());
+        return match dir {
+            Some(dir) if e.kind() == io::ErrorKind::NotFound && !dir.exists() => fail(format_args!(
+                "--access-log {}: the directory {} does not exist; create it first, or pass - or off",
+                config.access_log,
+                dir.display()
+            )),
+            _ => fail(format_args!("--access-log {}: {e}; pass a writable file, - or off", config.access_log)),
+        };
     }
     let status_listener = match config.status_listen.map(sys::status_listener).transpose() {
         Ok(l) => l,
@@ -233,6 +243,7 @@ pub fn run(config: &Config) -> i32 {
         published,
         serving: false,
         reloads: 0,
+        access_log: config.access_log != "off",
     };
     let pid_file = match config.pid_file.as_deref().map(pid_file::PidFile::write).transpose() {
         Ok(file) => file,
@@ -318,6 +329,8 @@ struct Master {
     /// Every shard of the first generation has served.
     serving: bool,
     reloads: u64,
+    /// An access log is written (SIGUSR1 has something to reopen).
+    access_log: bool,
 }
 
 impl Master {

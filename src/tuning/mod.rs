@@ -189,9 +189,9 @@ fn refusal(host: &Host, binding: Limit, target: u64, capacity: u64, shards: u64)
 pub fn capacity_line(host: &Host, plan: &Plan) -> String {
     let cap = if host.cap_sys_resource { "CAP_SYS_RESOURCE to raise it" } else { "no CAP_SYS_RESOURCE to raise it" };
     let mut line = format!(
-        "capacity: {} shards × {} = {} connections (RLIMIT_NOFILE hard {}{}; {cap}; {} per shard kept for listener, \
+        "capacity: {} × {} = {} connections (RLIMIT_NOFILE hard {}{}; {cap}; {} per shard kept for listener, \
          poller and cached files",
-        plan.shards,
+        crate::log::count(plan.shards, "shard"),
         thousands(plan.per_shard),
         thousands(plan.capacity),
         host.nofile_hard,
