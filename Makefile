@@ -6,7 +6,7 @@ LISTEN ?= 0.0.0.0:8080
 ROOT ?= ./html
 ARGS ?=
 
-.PHONY: build run test lint fmt clean loadtest loadtest-compare report scaleout models fuzz fuzz-build
+.PHONY: build run test lint fmt clean install loadtest loadtest-compare report scaleout models fuzz fuzz-build
 
 build:
 	$(CARGO) build --release
@@ -49,6 +49,30 @@ scaleout:
 models:
 	$(CARGO) build --release --workspace
 	python3 models/sweep.py
+
+# Install the server, c10k-load and c10k-models under PREFIX, the systemd unit (its
+# ExecStart naming PREFIX's binary), the logrotate file and the README. DESTDIR stages it
+# (packaging, tests); /etc and /lib/systemd are not under PREFIX, as packages lay them out.
+PREFIX ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= /etc/systemd/system
+# Where the binaries are taken from (a test installs the debug build, with CARGO=true).
+BINARIES ?= target/release
+install:
+	$(CARGO) build --release --workspace
+	install -Dm755 $(BINARIES)/c10k-server $(DESTDIR)$(PREFIX)/bin/c10k-server
+	install -Dm755 $(BINARIES)/c10k-load $(DESTDIR)$(PREFIX)/bin/c10k-load
+	install -Dm755 $(BINARIES)/c10k-models $(DESTDIR)$(PREFIX)/bin/c10k-models
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's|/usr/local/bin/c10k-server|$(PREFIX)/bin/c10k-server|' \
+		-e 's|/usr/local/share/doc/c10k-server|$(PREFIX)/share/doc/c10k-server|' \
+		deploy/c10k-server.service > $(DESTDIR)$(UNITDIR)/c10k-server.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/c10k-server.service
+	install -Dm644 deploy/c10k-server.logrotate $(DESTDIR)/etc/logrotate.d/c10k-server
+	install -Dm644 README.md $(DESTDIR)$(PREFIX)/share/doc/c10k-server/README.md
+	install -Dm644 LICENSE-MIT $(DESTDIR)$(PREFIX)/share/doc/c10k-server/LICENSE-MIT
+	install -Dm644 LICENSE-APACHE $(DESTDIR)$(PREFIX)/share/doc/c10k-server/LICENSE-APACHE
+	@echo "installed under $(DESTDIR)$(PREFIX); then: systemctl daemon-reload && systemctl enable --now c10k-server"
 
 lint:
 	$(CARGO) fmt --all -- --check

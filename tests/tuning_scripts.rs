@@ -1177,7 +1177,7 @@ fn shipped_limits_conf_covers_100000_connections() {
 
 #[test]
 fn shipped_unit_has_the_settings_each_with_a_comment() {
-    let text = fs::read_to_string(tuning("c10k-server.service")).unwrap();
+    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/c10k-server.service")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     for want in [
         "ExecStart=/usr/local/bin/c10k-server --listen 0.0.0.0:80 --root /srv/www --pid-file /run/c10k-server/c10k-server.pid",
@@ -1214,7 +1214,7 @@ fn shipped_unit_has_the_settings_each_with_a_comment() {
 /// runtime directory the unit has systemd make.
 #[test]
 fn systemd_analyze_verifies_the_shipped_unit() {
-    let text = fs::read_to_string(tuning("c10k-server.service")).unwrap();
+    let text = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/c10k-server.service")).unwrap();
     assert!(text.contains("--pid-file /run/c10k-server/") && text.contains("RuntimeDirectory=c10k-server\n"));
     let Ok(which) = std::process::Command::new("sh").args(["-c", "command -v systemd-analyze"]).output() else {
         return;
@@ -1271,4 +1271,43 @@ proptest! {
         let again = apply(&t, &[&args[..], &["--dry-run"]].concat(), &[]);
         prop_assert!(again.sysctl_commands().is_empty(), "{:?}", again);
     }
+}
+
+/// `make install` puts the binaries, the unit (naming PREFIX's binary and README), the
+/// logrotate file and the documentation where they belong; staged with DESTDIR, from the
+/// debug build this test run made.
+#[test]
+fn make_install_lays_out_every_file() {
+    let dest = std::env::temp_dir().join(format!("c10k-install-{}", std::process::id()));
+    let bins = Path::new(env!("CARGO_BIN_EXE_c10k-server")).parent().unwrap();
+    if !bins.join("c10k-load").exists() || !bins.join("c10k-models").exists() {
+        eprintln!("c10k-load or c10k-models not built beside the server (make test builds them): not checked");
+        return;
+    }
+    let out = std::process::Command::new("make")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["install", "CARGO=true", "PREFIX=/opt/c10k"])
+        .arg(format!("DESTDIR={}", dest.display()))
+        .arg(format!("BINARIES={}", bins.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "make install: {}", String::from_utf8_lossy(&out.stderr));
+    for file in [
+        "opt/c10k/bin/c10k-server",
+        "opt/c10k/bin/c10k-load",
+        "opt/c10k/bin/c10k-models",
+        "etc/logrotate.d/c10k-server",
+        "opt/c10k/share/doc/c10k-server/README.md",
+        "opt/c10k/share/doc/c10k-server/LICENSE-MIT",
+    ] {
+        assert!(dest.join(file).is_file(), "{file} not installed");
+    }
+    let unit = fs::read_to_string(dest.join("etc/systemd/system/c10k-server.service")).unwrap();
+    assert!(unit.contains("\nExecStart=/opt/c10k/bin/c10k-server --listen"), "{unit}");
+    assert!(unit.contains("Documentation=file:///opt/c10k/share/doc/c10k-server/README.md"), "{unit}");
+    let rotate = fs::read_to_string(dest.join("etc/logrotate.d/c10k-server")).unwrap();
+    assert!(rotate.contains("/var/log/c10k-server/") && rotate.contains("/run/c10k-server/c10k-server.pid"));
+    let help = std::process::Command::new(dest.join("opt/c10k/bin/c10k-server")).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--pid-file"));
+    fs::remove_dir_all(&dest).unwrap();
 }

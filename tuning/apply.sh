@@ -113,7 +113,7 @@ fi
 hard=$(num "${NOFILE_HARD:-$(rlimit_nofile hard)}") || hard=0
 if [ "$hard" -lt "$PER_PROC" ]; then
     say "nofile: this shell's hard limit $hard is below $PER_PROC; a running process cannot get more without CAP_SYS_RESOURCE:"
-    say "  as a service, use tuning/c10k-server.service (LimitNOFILE=1048576); for login sessions, --persist writes limits.d"
+    say "  as a service, use deploy/c10k-server.service (LimitNOFILE=1048576); for login sessions, --persist writes limits.d"
 fi
 
 # write_file PATH CONTENT: write (or, dry-run, print the command that would write) PATH.
@@ -145,7 +145,7 @@ if [ "$PERSIST" = 1 ]; then
         limits="# security/limits.d/99-c10k.conf, written by tuning/apply.sh for $TARGET connections over
 # $(plural "$SHARDS" shard): each shard process needs $PER_PROC descriptors. pam_limits applies it to new login
 # sessions; '*' does not cover root, hence the root lines. systemd services ignore it: they
-# take LimitNOFILE= from their unit (tuning/c10k-server.service).
+# take LimitNOFILE= from their unit (deploy/c10k-server.service).
 *     soft  nofile  $nofile
 *     hard  nofile  $nofile
 root  soft  nofile  $nofile

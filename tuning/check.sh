@@ -119,7 +119,7 @@ else
         alt="$alt)"
     fi
     row FAIL nofile.hard "$hard" "$need_nofile" \
-        "LimitNOFILE=$NOFILE_REC in the unit (tuning/c10k-server.service), or $APPLY_PERSIST and log in again$alt" \
+        "LimitNOFILE=$NOFILE_REC in the unit (deploy/c10k-server.service), or $APPLY_PERSIST and log in again$alt" \
         "$cap_note"
 fi
 if [ "$soft" -ge "$PER_PROC" ]; then
@@ -159,13 +159,13 @@ fi
 pid1=$(read_file "$PROC_ROOT/1/comm") || pid1=
 if [ "$pid1" != systemd ]; then
     row INFO systemd.LimitNOFILE "systemd not running" "LimitNOFILE >= $PER_PROC" "-" \
-        "PID 1 is ${pid1:-unknown}; start the server with enough ulimit -Hn instead of tuning/c10k-server.service"
+        "PID 1 is ${pid1:-unknown}; start the server with enough ulimit -Hn instead of deploy/c10k-server.service"
 elif ! command -v systemctl >/dev/null 2>&1; then
     row INFO systemd.LimitNOFILE "no systemctl" "LimitNOFILE >= $PER_PROC" "-" "systemd runs but systemctl is not on PATH"
 else
     def=$(systemctl show -p DefaultLimitNOFILE 2>/dev/null | sed -n 's/^DefaultLimitNOFILE=//p')
     if d=$(num "$def"); then
-        if [ "$d" -ge "$PER_PROC" ]; then st=OK; fx=-; else st=INFO; fx="LimitNOFILE=$NOFILE_REC in the unit (tuning/c10k-server.service sets 1048576)"; fi
+        if [ "$d" -ge "$PER_PROC" ]; then st=OK; fx=-; else st=INFO; fx="LimitNOFILE=$NOFILE_REC in the unit (deploy/c10k-server.service sets 1048576)"; fi
         row "$st" systemd.DefaultLimitNOFILE "$def" "LimitNOFILE >= $PER_PROC" "$fx" \
             "services without LimitNOFILE= start with this hard limit"
     else
