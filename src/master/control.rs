@@ -79,6 +79,7 @@ impl Master {
             }
             self.progress_reload();
             self.restart_due();
+            self.steer();
         }
     }
 
@@ -89,6 +90,7 @@ impl Master {
             if w.kill_at.is_some_and(|at| now >= at) {
                 log::warn(format_args!("shard {} (pid {}) outstayed its stop: SIGKILL", w.index, w.child.id()));
                 let _ = w.child.kill();
+                w.killed = true;
                 w.kill_at = None;
             }
         }
@@ -100,6 +102,7 @@ impl Master {
         let w = &mut self.workers[i];
         let _ = kill(Pid::from_raw(w.child.id() as i32), signal);
         w.stopped = true;
+        w.killed |= signal == Signal::SIGKILL;
         w.kill_at = match signal {
             Signal::SIGTERM => Some(now + self.grace + KILL_GRACE),
             Signal::SIGKILL => None,

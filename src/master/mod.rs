@@ -244,6 +244,9 @@ pub fn run(config: &Config) -> i32 {
         serving: false,
         reloads: 0,
         access_log: config.access_log != "off",
+        steered: (0..shards as u16).collect(),
+        said_down: false,
+        down: String::new(),
     };
     let pid_file = match config.pid_file.as_deref().map(pid_file::PidFile::write).transpose() {
         Ok(file) => file,
@@ -294,6 +297,8 @@ struct Worker {
     stopped: bool,
     /// When it gets SIGKILL if it has not exited by then.
     kill_at: Option<Instant>,
+    /// The master sent it SIGKILL (its exit is no crash).
+    killed: bool,
 }
 
 /// A new generation starting.
@@ -331,6 +336,13 @@ struct Master {
     reloads: u64,
     /// An access log is written (SIGUSR1 has something to reopen).
     access_log: bool,
+    /// The shards new connections are steered to (`steer`): all of them, unless some are
+    /// down.
+    steered: Vec<u16>,
+    /// A line said some shards were down.
+    said_down: bool,
+    /// Which shards are down and why, as published ("" when none).
+    down: String,
 }
 
 impl Master {
@@ -369,7 +381,17 @@ impl Master {
         counters.started.store(unix_now(), Ordering::Relaxed);
         let started = Instant::now();
         let serving = false;
-        self.workers.push(Worker { index, generation, block, child, started, serving, stopped: false, kill_at: None });
+        self.workers.push(Worker {
+            index,
+            generation,
+            block,
+            child,
+            started,
+            serving,
+            stopped: false,
+            kill_at: None,
+            killed: false,
+        });
         Ok(pid)
     }
 
@@ -387,6 +409,49 @@ impl Master {
 
     /// Tell the status listener's thread what the server is doing now: at each change, before
     /// the line that logs it, so whoever reads that line and asks `/healthz` sees the change.
+    /// Steer new connections to the shards that serve, away from any that is down (dead,
+    /// in a crash-loop backoff, or its replacement not serving yet), and say which are
+    /// down and why for `/healthz`, `/status` and `/metrics`.
+    pub(super) fn steer(&mut self) {
+        let Some(listener) = self.slots.first().and_then(|s| s.listener.as_ref()) else { return };
+        let serving = |i: usize| self.workers.iter().any(|w| w.index == i && w.serving && !w.stopped);
+        let up: Vec<u16> = (0..self.slots.len()).filter(|&i| serving(i)).map(|i| i as u16).collect();
+        let now = Instant::now();
+        let down: Vec<String> = (0..self.slots.len())
+            .filter(|&i| !serving(i))
+            .map(|i| match self.slots[i].restart_at {
+                Some(at) => {
+                    format!("shard {i} is down, restarting in {} s", at.saturating_duration_since(now).as_secs() + 1)
+                }
+                None => format!("shard {i} is starting"),
+            })
+            .collect();
+        let down = down.join("; ");
+        if down != self.down {
+            self.published.set_shards(up.len() as u64, down.clone());
+            self.down = down;
+        }
+        if up == self.steered {
+            return;
+        }
+        // All up: no program, the kernel spreads connections as it does by itself. None up
+        // (only while starting or stopping): no program either; they wait, not refused.
+        let steer: &[u16] = if up.len() == self.slots.len() { &[] } else { &up };
+        match sys::steer_to(listener, steer) {
+            Ok(()) if !self.down.is_empty() && self.serving => {
+                self.said_down = true;
+                log::warn(format_args!("new connections go to shards {up:?} only: {}", self.down))
+            }
+            // Said only after a line that some were down (not when the start completes).
+            Ok(()) if self.down.is_empty() && std::mem::take(&mut self.said_down) => {
+                log::info(format_args!("every shard serves again: new connections go to all"))
+            }
+            Ok(()) => {}
+            Err(e) => log::error(format_args!("cannot steer new connections away from the shards down: {e}")),
+        }
+        self.steered = up;
+    }
+
     pub(super) fn publish(&self) {
         let state = match (self.stopping, self.serving, &self.reload) {
             (Some(_), _, _) => State::Stopping,

@@ -19,8 +19,12 @@ pub struct Server<'a> {
     /// Connections the server can hold (the capacity plan).
     pub capacity: u64,
     pub reloads: u64,
-    /// `serving`, `starting`, `reloading` or `stopping`.
+    /// `serving`, `degraded` (serving, with a shard down), `starting`, `reloading` or
+    /// `stopping`.
     pub state: &'a str,
+    /// Which shards are down and why, when `degraded`.
+    pub down: &'a str,
+    pub serving_shards: u64,
     pub shards: &'a [ShardStats],
 }
 
@@ -53,6 +57,10 @@ pub fn answer(request: &[u8], server: &Server<'_>, date: &[u8]) -> Vec<u8> {
         b"/status" if html => (200, "text/html; charset=utf-8", page(server)),
         b"/status" => (200, "application/json", json(server)),
         b"/healthz" if server.state == "serving" => (200, "text/plain; charset=utf-8", "ok\n".to_string()),
+        // Still serving: a load balancer should not take it out, and a person should look.
+        b"/healthz" if server.state == "degraded" => {
+            (200, "text/plain; charset=utf-8", format!("degraded: {}\n", server.down))
+        }
         b"/healthz" => (503, "text/plain; charset=utf-8", format!("{}\n", server.state)),
         _ => {
             response::error(&mut out, 404, date, Persistence::Close, head_only, &[]);
@@ -215,6 +223,9 @@ fn metrics(server: &Server<'_>) -> String {
         "# TYPE c10k_server_uptime_seconds gauge\nc10k_server_uptime_seconds {}",
         server.now.saturating_sub(server.started)
     );
+    let _ = writeln!(out, "# HELP c10k_server_shards_serving Shards serving now (fewer than configured: degraded).");
+    let _ =
+        writeln!(out, "# TYPE c10k_server_shards_serving gauge\nc10k_server_shards_serving {}", server.serving_shards);
     let _ = writeln!(out, "# HELP c10k_server_capacity_connections Connections the server can hold.");
     let _ = writeln!(
         out,
@@ -262,11 +273,13 @@ fn json(server: &Server<'_>) -> String {
         .collect();
     let le: Vec<String> = LATENCY_MS.iter().map(u64::to_string).collect();
     format!(
-        "{{\"version\":\"{}\",\"backend\":\"{}\",\"state\":\"{}\",\"started\":{},\"uptime_seconds\":{},\"capacity\":{},\
-         \"reloads\":{},\"response_ms_le\":[{}],\"shards\":[{}]}}\n",
+        "{{\"version\":\"{}\",\"backend\":\"{}\",\"state\":\"{}\",\"down\":\"{}\",\"shards_serving\":{},\
+         \"started\":{},\"uptime_seconds\":{},\"capacity\":{},\"reloads\":{},\"response_ms_le\":[{}],\"shards\":[{}]}}\n",
         server.version,
         server.backend,
         server.state,
+        server.down,
+        server.serving_shards,
         server.started,
         server.now.saturating_sub(server.started),
         server.capacity,

@@ -87,12 +87,21 @@ impl State {
 pub(super) struct Published {
     state: AtomicU8,
     reloads: AtomicU64,
+    /// Shards serving now, and why the others are not (empty when all serve).
+    serving_shards: AtomicU64,
+    down: std::sync::Mutex<String>,
 }
 
 impl Published {
     pub(super) fn set(&self, state: State, reloads: u64) {
         self.state.store(state as u8, Ordering::Relaxed);
         self.reloads.store(reloads, Ordering::Relaxed);
+    }
+
+    /// `serving` shards serve; `down` says which do not and why ("" when all do).
+    pub(super) fn set_shards(&self, serving: u64, down: String) {
+        self.serving_shards.store(serving, Ordering::Relaxed);
+        *self.down.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = down;
     }
 }
 
@@ -292,6 +301,8 @@ fn respond(head: &[u8], published: &Published, facts: &Facts) -> Vec<u8> {
         .map(|index| ShardStats::merged(stats::blocks_of(index, facts.shards).map(|b| &facts.stats[b])))
         .collect();
     let now = unix_now();
+    let down = published.down.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let state = State::from_u8(published.state.load(Ordering::Relaxed));
     let server = Server {
         version: env!("CARGO_PKG_VERSION"),
         backend: facts.backend,
@@ -299,7 +310,10 @@ fn respond(head: &[u8], published: &Published, facts: &Facts) -> Vec<u8> {
         now,
         capacity: facts.capacity,
         reloads: published.reloads.load(Ordering::Relaxed),
-        state: State::from_u8(published.state.load(Ordering::Relaxed)).name(),
+        // Serving with a shard down still serves: degraded, not failing.
+        state: if state == State::Serving && !down.is_empty() { "degraded" } else { state.name() },
+        down: &down,
+        serving_shards: published.serving_shards.load(Ordering::Relaxed),
         shards: &shards,
     };
     answer(head, &server, &crate::http::date::format(now))

@@ -23,7 +23,7 @@ impl Master {
                 self.stats[w.block].settle();
             }
             let who = format!("shard {} (pid {}, generation {})", w.index, w.child.id(), w.generation);
-            if w.stopped && std::os::unix::process::ExitStatusExt::signal(&status) == Some(Signal::SIGKILL as i32) {
+            if w.killed && std::os::unix::process::ExitStatusExt::signal(&status) == Some(Signal::SIGKILL as i32) {
                 // Ours: a shard not yet serving when its reload failed, or one that outstayed
                 // its stop (said on the line before).
                 log::info(format_args!("{who} stopped by the master (SIGKILL)"));
