@@ -35,6 +35,12 @@ pub struct Config {
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
 
+    /// Pin shard N to a core: `auto` (core N mod CPUs), `off` (the scheduler moves them,
+    /// better when clients or other servers share the cores), or a list (`0,2,4-7`: shard N
+    /// on its N-th entry, mod the list's length)
+    #[arg(long, value_name = "auto|off|LIST", default_value = "auto", value_parser = parse_affinity)]
+    pub cpu_affinity: CpuAffinity,
+
     /// Longest request line, in bytes; k, m or g multiply by 1024s, as in 8k (414 beyond)
     #[arg(long, value_name = "BYTES", default_value_t = 8192, value_parser = parse_request_line)]
     pub max_request_line: usize,
@@ -103,6 +109,50 @@ pub struct Config {
     /// Run as worker N of a master (internal)
     #[arg(long, hide = true, value_name = "N")]
     pub worker: Option<usize>,
+}
+
+/// Where shards run (`--cpu-affinity`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CpuAffinity {
+    Auto,
+    Off,
+    List(Vec<usize>),
+}
+
+impl CpuAffinity {
+    /// The core shard `index` is pinned to, if any, among the `cores` this process may use.
+    pub fn core_for(&self, index: usize, cores: &[usize]) -> Option<usize> {
+        match self {
+            CpuAffinity::Off => None,
+            CpuAffinity::Auto => (!cores.is_empty()).then(|| cores[index % cores.len()]),
+            CpuAffinity::List(list) => Some(list[index % list.len()]),
+        }
+    }
+}
+
+fn parse_affinity(s: &str) -> Result<CpuAffinity, String> {
+    const EXAMPLE: &str = "auto, off or a list of CPUs such as 0,2,4-7";
+    match s {
+        "auto" => return Ok(CpuAffinity::Auto),
+        "off" => return Ok(CpuAffinity::Off),
+        _ => {}
+    }
+    let mut list = Vec::new();
+    for part in s.split(',') {
+        let number =
+            |n: &str| n.trim().parse::<usize>().map_err(|_| format!("{part:?} is not a CPU number; {EXAMPLE}"));
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b || b - a > 4096 {
+                    return Err(format!("{part:?} is not a range of CPUs; {EXAMPLE}"));
+                }
+                list.extend(a..=b);
+            }
+            None => list.push(number(part)?),
+        }
+    }
+    Ok(CpuAffinity::List(list))
 }
 
 const LISTEN_EXAMPLE: &str = "e.g. 127.0.0.1:8080, [::]:8080 or localhost:8080";
@@ -252,6 +302,20 @@ fn one_line(e: &clap::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_affinity_takes_auto_off_and_lists() {
+        assert_eq!(parse_affinity("auto"), Ok(CpuAffinity::Auto));
+        assert_eq!(parse_affinity("off"), Ok(CpuAffinity::Off));
+        assert_eq!(parse_affinity("0,2,4-6"), Ok(CpuAffinity::List(vec![0, 2, 4, 5, 6])));
+        for bad in ["", "x", "3-1", "1,,2", "-1"] {
+            assert!(parse_affinity(bad).is_err_and(|e| e.contains("such as 0,2,4-7")), "{bad:?}");
+        }
+        let list = parse_affinity("1,3").unwrap();
+        assert_eq!((0..3).map(|i| list.core_for(i, &[0, 1])).collect::<Vec<_>>(), [Some(1), Some(3), Some(1)]);
+        assert_eq!(CpuAffinity::Auto.core_for(3, &[0, 1]), Some(1));
+        assert_eq!(CpuAffinity::Off.core_for(0, &[0, 1]), None);
+    }
 
     /// Every size flag takes the same suffixes, and says so in `--help`.
     #[test]

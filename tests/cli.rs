@@ -11,6 +11,7 @@ for_each_backend!(
     banner_and_sigterm_stop_master_and_workers,
     target_conns_is_checked_against_capacity,
     the_pid_file_holds_the_masters_pid_until_it_exits,
+    cpu_affinity_pins_as_asked_or_not_at_all,
 );
 
 const BIN: &str = env!("CARGO_BIN_EXE_c10k-server");
@@ -332,4 +333,25 @@ fn a_missing_access_log_directory_is_named() {
     assert_eq!(o.status.code(), Some(1), "{}", o.stderr);
     let line = o.stderr.lines().last().unwrap_or_default();
     assert!(line.contains("the directory") && line.contains("no-such-dir does not exist"), "{line}");
+}
+
+/// `--cpu-affinity`: `off` leaves the shards free to run on any CPU; a list pins shard N
+/// to its N-th entry (what the kernel allows it is read back from /proc).
+fn cpu_affinity_pins_as_asked_or_not_at_all() {
+    let root = root_dir();
+    let allowed = |pid: u32| {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).unwrap().trim().to_string()
+    };
+    let all = allowed(std::process::id());
+    let server = common::Server::start(root.path(), &["--shards", "2", "--cpu-affinity", "off"]);
+    for pid in server.shard_pids() {
+        assert_eq!(allowed(pid), all, "an unpinned shard may run on every CPU");
+    }
+    assert!(server.banner.iter().any(|l| common::text(l).starts_with("serving: core unpinned")), "{:?}", server.banner);
+    drop(server);
+    let server = common::Server::start(root.path(), &["--shards", "2", "--cpu-affinity", "0"]);
+    for pid in server.shard_pids() {
+        assert_eq!(allowed(pid), "0", "both shards on CPU 0, as listed");
+    }
 }

@@ -41,7 +41,8 @@ pub fn run_worker(config: &Config, index: usize) -> i32 {
             return failed(format_args!("cannot handle signals: {e}"));
         }
     }
-    let core = core_affinity::get_core_ids().filter(|ids| !ids.is_empty()).map(|ids| ids[index % ids.len()]);
+    let cores: Vec<usize> = core_affinity::get_core_ids().unwrap_or_default().iter().map(|c| c.id).collect();
+    let core = config.cpu_affinity.core_for(index, &cores).map(|id| core_affinity::CoreId { id });
     let pinned = core.filter(|&c| core_affinity::set_for_current(c)).map(|c| c.id);
     let core = pinned.map_or_else(|| "unpinned".to_string(), |c| c.to_string());
     let result = match std::env::var(BACKEND_ENV).as_deref() {
