@@ -39,36 +39,30 @@ fn program(up: &[u16]) -> Vec<libc::sock_filter> {
 pub fn steer_to(listener: &TcpListener, up: &[u16]) -> io::Result<()> {
     let fd = listener.as_raw_fd();
     if up.is_empty() {
-        let none: libc::c_int = 0;
-        // SAFETY: `none` outlives the call and its size is passed; the option takes no value
-        // the kernel keeps.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                SO_DETACH_REUSEPORT_BPF,
-                (&raw const none).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        return match Errno::result(rc) {
+        // SAFETY: an int, no pointer in it.
+        return match unsafe { set_option(fd, SO_DETACH_REUSEPORT_BPF, &0) } {
             // Nothing was attached.
-            Ok(_) | Err(Errno::ENOENT) => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+            other => other,
         };
     }
     let mut prog = program(up);
     let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_mut_ptr() };
-    // SAFETY: `fprog` points at `prog`, `len` instructions long, and both outlive the call;
+    // SAFETY: `fprog` points at `prog`, `len` instructions long, both alive for the call;
     // the kernel copies the program before it returns.
+    unsafe { set_option(fd, SO_ATTACH_REUSEPORT_CBPF, &fprog) }
+}
+
+/// setsockopt(SOL_SOCKET, `name`) with `value`, which the kernel copies.
+///
+/// # Safety
+/// Any pointer inside `value` (a `sock_fprog`'s program) must be valid for what the kernel
+/// reads through it during the call.
+unsafe fn set_option<T>(fd: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is a live reference for the call and its size is passed; what it
+    // points to is valid by the caller's promise; the kernel copies before returning.
     let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            SO_ATTACH_REUSEPORT_CBPF,
-            (&raw const fprog).cast(),
-            size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
+        libc::setsockopt(fd, libc::SOL_SOCKET, name, (value as *const T).cast(), size_of::<T>() as libc::socklen_t)
     };
     Errno::result(rc).map(drop).map_err(io::Error::from)
 }
