@@ -10,7 +10,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-for_each_backend!(counters_match_a_known_mix_of_requests, healthz_turns_503_while_draining_and_bad_input_is_refused);
+for_each_backend!(
+    counters_match_a_known_mix_of_requests,
+    healthz_turns_503_while_draining_and_bad_input_is_refused,
+    the_page_shows_the_figures_of_status,
+);
 
 /// A server with two shards and its status listener on a free port; the listener's address.
 fn start(root: &TempDir, extra: &[&str]) -> (Server, SocketAddr) {
@@ -147,7 +151,9 @@ fn healthz_turns_503_while_draining_and_bad_input_is_refused() {
     assert_eq!(body(&get(status, "/healthz")), "ok\n");
     assert!(status_line(&get(status, "/healthz")).starts_with("HTTP/1.1 200 "));
     let page = fetch(status, "GET /status HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nConnection: close\r\n\r\n");
-    assert!(body(&page).starts_with("<!DOCTYPE html>") && body(&page).contains("http-equiv=\"refresh\""));
+    // A page that redraws itself from /status (its own script, no external one).
+    let html = body(&page);
+    assert!(html.starts_with("<!DOCTYPE html>") && html.contains("fetch('/status'") && !html.contains("src=\"http"));
     for (raw, want) in [
         ("POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 405 "),
         ("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 404 "),
@@ -171,4 +177,68 @@ fn healthz_turns_503_while_draining_and_bad_input_is_refused() {
     assert_eq!(body(&health), "stopping\n");
     drop(stalled);
     let _ = server.child.wait();
+}
+
+/// The page (at / and, for a browser, at /status) shows what /status says: each shard's
+/// state and connections open, and the requests/s, bytes/s and p99 of the last interval,
+/// in all and per shard (its cells carry the raw figure beside the one in human units).
+fn the_page_shows_the_figures_of_status() {
+    let root = TempDir::new("observability-page");
+    root.write("index.html", vec![b'p'; 10_000]);
+    let (server, status) = start(&root, &[]);
+    // Requests within one sampled interval, and two connections left open.
+    let held: Vec<_> = (0..2).map(|_| server.connect()).collect();
+    for mut c in &held {
+        c.write_all(b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    }
+    for _ in 0..200 {
+        assert_eq!(server.get("GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").status, 200);
+    }
+    let raw = |html: &str, key: &str| -> Vec<f64> {
+        html.split(&format!("data-k=\"{key}\" data-v=\""))
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let json: serde_json::Value = serde_json::from_str(&body(&get(status, "/status"))).unwrap();
+        let html = body(&get(status, "/"));
+        let again: serde_json::Value = serde_json::from_str(&body(&get(status, "/status"))).unwrap();
+        // Only compare when no sample fell between the two reads, and the requests are in
+        // the interval shown.
+        let settled = json["rate"] == again["rate"] && json["rate"]["requests_per_second"].as_f64() > Some(0.0);
+        if !settled {
+            assert!(Instant::now() < deadline, "no stable interval with the requests in it: {json}");
+            std::thread::sleep(Duration::from_millis(300));
+            continue;
+        }
+        let shards = json["shards"].as_array().unwrap();
+        let want = |field: &str| {
+            let f = |r: &serde_json::Value| r[field].as_f64().unwrap_or(-1.0);
+            std::iter::once(f(&json["rate"])).chain(shards.iter().map(|s| f(&s["rate"]))).collect::<Vec<_>>()
+        };
+        for (key, field) in
+            [("rps", "requests_per_second"), ("bps", "bytes_per_second"), ("p99", "p99_ms"), ("open", "open")]
+        {
+            let shown = raw(&html, key);
+            let wanted = want(field);
+            assert_eq!(shown.len(), wanted.len(), "{key}: {html}");
+            for (s, w) in shown.iter().zip(&wanted) {
+                assert!(
+                    (s - w).abs() <= 0.5 + w.abs() * 1e-6,
+                    "{key}: the page shows {shown:?}, /status says {wanted:?}"
+                );
+            }
+        }
+        assert_eq!(json["rate"]["open"], 2, "{json}");
+        for s in shards {
+            let state = s["state"].as_str().unwrap();
+            assert!(state.starts_with("serving (generation 1)"), "{state}");
+            assert!(html.contains(&format!("<td data-k=\"state\">{state}</td>")), "{state}: {html}");
+        }
+        assert!(html.contains("requests/s") && html.contains("bytes/s") && html.contains("<svg id=\"c-rps\">"));
+        break;
+    }
+    drop(held);
 }

@@ -26,7 +26,10 @@ mod control;
 mod notify;
 mod pid_file;
 mod status;
+mod status_history;
+mod status_page;
 mod status_port;
+mod steer;
 mod supervise;
 mod worker;
 
@@ -247,6 +250,7 @@ pub fn run(config: &Config) -> i32 {
         steered: (0..shards as u16).collect(),
         said_down: false,
         down: String::new(),
+        shard_states: Vec::new(),
     };
     let pid_file = match config.pid_file.as_deref().map(pid_file::PidFile::write).transpose() {
         Ok(file) => file,
@@ -343,6 +347,8 @@ struct Master {
     said_down: bool,
     /// Which shards are down and why, as published ("" when none).
     down: String,
+    /// Each shard's state, as published.
+    shard_states: Vec<String>,
 }
 
 impl Master {
@@ -409,49 +415,6 @@ impl Master {
 
     /// Tell the status listener's thread what the server is doing now: at each change, before
     /// the line that logs it, so whoever reads that line and asks `/healthz` sees the change.
-    /// Steer new connections to the shards that serve, away from any that is down (dead,
-    /// in a crash-loop backoff, or its replacement not serving yet), and say which are
-    /// down and why for `/healthz`, `/status` and `/metrics`.
-    pub(super) fn steer(&mut self) {
-        let Some(listener) = self.slots.first().and_then(|s| s.listener.as_ref()) else { return };
-        let serving = |i: usize| self.workers.iter().any(|w| w.index == i && w.serving && !w.stopped);
-        let up: Vec<u16> = (0..self.slots.len()).filter(|&i| serving(i)).map(|i| i as u16).collect();
-        let now = Instant::now();
-        let down: Vec<String> = (0..self.slots.len())
-            .filter(|&i| !serving(i))
-            .map(|i| match self.slots[i].restart_at {
-                Some(at) => {
-                    format!("shard {i} is down, restarting in {} s", at.saturating_duration_since(now).as_secs() + 1)
-                }
-                None => format!("shard {i} is starting"),
-            })
-            .collect();
-        let down = down.join("; ");
-        if down != self.down {
-            self.published.set_shards(up.len() as u64, down.clone());
-            self.down = down;
-        }
-        if up == self.steered {
-            return;
-        }
-        // All up: no program, the kernel spreads connections as it does by itself. None up
-        // (only while starting or stopping): no program either; they wait, not refused.
-        let steer: &[u16] = if up.len() == self.slots.len() { &[] } else { &up };
-        match sys::steer_to(listener, steer) {
-            Ok(()) if !self.down.is_empty() && self.serving => {
-                self.said_down = true;
-                log::warn(format_args!("new connections go to shards {up:?} only: {}", self.down))
-            }
-            // Said only after a line that some were down (not when the start completes).
-            Ok(()) if self.down.is_empty() && std::mem::take(&mut self.said_down) => {
-                log::info(format_args!("every shard serves again: new connections go to all"))
-            }
-            Ok(()) => {}
-            Err(e) => log::error(format_args!("cannot steer new connections away from the shards down: {e}")),
-        }
-        self.steered = up;
-    }
-
     pub(super) fn publish(&self) {
         let state = match (self.stopping, self.serving, &self.reload) {
             (Some(_), _, _) => State::Stopping,

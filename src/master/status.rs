@@ -4,6 +4,8 @@
 //! page for a browser), `/healthz` (200 while serving, 503 while starting, reloading or
 //! stopping). GET and HEAD only; it never serves a file. No I/O here: bytes in, bytes out.
 
+use super::status_history::Interval;
+use super::status_page::page;
 use crate::http::response::{self, Persistence};
 use crate::http::{Limits, Method, Status, parse};
 use crate::stats::{ERROR_STATUSES, LATENCY_MS, ShardStats, get};
@@ -26,6 +28,13 @@ pub struct Server<'a> {
     pub down: &'a str,
     pub serving_shards: u64,
     pub shards: &'a [ShardStats],
+    /// Each shard's state (`serving`, `starting`, `backoff, N s left`, … draining).
+    pub shard_states: &'a [String],
+    /// The last sampled interval, in all and per shard (`status_history`), and every
+    /// interval kept, oldest first.
+    pub interval: Option<&'a Interval>,
+    pub shard_intervals: &'a [Interval],
+    pub history: &'a [Interval],
 }
 
 /// Whether `head` is all the request there will be: a whole head, or one already refused
@@ -54,6 +63,8 @@ pub fn answer(request: &[u8], server: &Server<'_>, date: &[u8]) -> Vec<u8> {
     let html = req.headers("accept").any(|v| v.windows(9).any(|w| w == b"text/html"));
     let (status, content_type, body) = match path {
         b"/metrics" => (200, "text/plain; version=0.0.4; charset=utf-8", metrics(server)),
+        // The page, for a person: at / as well, so the status port's address is enough.
+        b"/" => (200, "text/html; charset=utf-8", page(server)),
         b"/status" if html => (200, "text/html; charset=utf-8", page(server)),
         b"/status" => (200, "application/json", json(server)),
         b"/healthz" if server.state == "serving" => (200, "text/plain; charset=utf-8", "ok\n".to_string()),
@@ -263,10 +274,12 @@ fn json(server: &Server<'_>) -> String {
         .enumerate()
         .map(|(i, s)| {
             format!(
-                "{{\"shard\":{i},\"pid\":{},\"generation\":{},\"started\":{},{}}}",
+                "{{\"shard\":{i},\"state\":\"{}\",\"pid\":{},\"generation\":{},\"started\":{},\"rate\":{},{}}}",
+                server.shard_states.get(i).map_or("", String::as_str),
                 get(&s.pid),
                 get(&s.generation),
                 get(&s.started),
+                rate_json(server.shard_intervals.get(i)),
                 shard_json(s)
             )
         })
@@ -274,7 +287,7 @@ fn json(server: &Server<'_>) -> String {
     let le: Vec<String> = LATENCY_MS.iter().map(u64::to_string).collect();
     format!(
         "{{\"version\":\"{}\",\"backend\":\"{}\",\"state\":\"{}\",\"down\":\"{}\",\"shards_serving\":{},\
-         \"started\":{},\"uptime_seconds\":{},\"capacity\":{},\"reloads\":{},\"response_ms_le\":[{}],\"shards\":[{}]}}\n",
+         \"started\":{},\"uptime_seconds\":{},\"capacity\":{},\"reloads\":{},\"response_ms_le\":[{}],\"rate\":{},\"history\":[{}],\"shards\":[{}]}}\n",
         server.version,
         server.backend,
         server.state,
@@ -285,49 +298,24 @@ fn json(server: &Server<'_>) -> String {
         server.capacity,
         server.reloads,
         le.join(","),
+        rate_json(server.interval),
+        server.history.iter().map(|i| rate_json(Some(i))).collect::<Vec<_>>().join(","),
         shards.join(",")
     )
 }
 
-fn page(server: &Server<'_>) -> String {
-    let mut rows = String::new();
-    for (i, s) in server.shards.iter().enumerate() {
-        let r: Vec<u64> = s.responses.iter().map(get).collect();
-        let t: Vec<u64> = s.timeouts.iter().map(get).collect();
-        let _ = write!(
-            rows,
-            "<tr><td>{i}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            get(&s.pid),
-            get(&s.generation),
-            s.open(),
-            get(&s.accepted),
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            get(&s.bytes_sent),
-            t[0],
-            t[1],
-            t[2],
-            get(&s.restarts)
-        );
+/// An interval's figures as a JSON object (`null` before there are two samples).
+fn rate_json(interval: Option<&Interval>) -> String {
+    let ms = |v: Option<u64>| v.map_or("null".to_string(), |v| v.to_string());
+    match interval {
+        None => "null".to_string(),
+        Some(i) => format!(
+            "{{\"requests_per_second\":{:.1},\"bytes_per_second\":{:.0},\"p50_ms\":{},\"p99_ms\":{},\"open\":{}}}",
+            i.requests_per_second,
+            i.bytes_per_second,
+            ms(i.p50_ms),
+            ms(i.p99_ms),
+            i.open
+        ),
     }
-    format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">\
-         <title>c10k-server status</title><style>body{{font:14px system-ui,sans-serif;margin:2em}}\
-         table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}\
-         th{{background:#f4f4f4}}</style></head><body><h1>c10k-server {}</h1>\
-         <p>{} · backend {} · up {} s · capacity {} connections · {} reloads · refreshes every 2 s</p>\
-         <table><tr><th>shard</th><th>pid</th><th>gen</th><th>open</th><th>accepted</th><th>2xx</th>\
-         <th>3xx</th><th>4xx</th><th>5xx</th><th>bytes sent</th><th>request timeouts</th>\
-         <th>keep-alive timeouts</th><th>send timeouts</th><th>restarts</th></tr>{rows}</table>\
-         <p><a href=\"/metrics\">/metrics</a> · <a href=\"/healthz\">/healthz</a></p></body></html>\n",
-        server.version,
-        server.state,
-        server.backend,
-        server.now.saturating_sub(server.started),
-        server.capacity,
-        server.reloads
-    )
 }

@@ -13,6 +13,7 @@
 //! worker inherits a status client.
 
 use super::status::{Server, answer, head_ended};
+use super::status_history::History;
 use super::unix_now;
 use crate::log;
 use crate::stats::{self, ShardStats};
@@ -90,12 +91,18 @@ pub(super) struct Published {
     /// Shards serving now, and why the others are not (empty when all serve).
     serving_shards: AtomicU64,
     down: std::sync::Mutex<String>,
+    /// Each shard's state: serving, starting, its backoff, a generation draining.
+    shard_states: std::sync::Mutex<Vec<String>>,
 }
 
 impl Published {
     pub(super) fn set(&self, state: State, reloads: u64) {
         self.state.store(state as u8, Ordering::Relaxed);
         self.reloads.store(reloads, Ordering::Relaxed);
+    }
+
+    pub(super) fn set_shard_states(&self, states: Vec<String>) {
+        *self.shard_states.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = states;
     }
 
     /// `serving` shards serve; `down` says which do not and why ("" when all do).
@@ -153,10 +160,14 @@ fn serve(listener: &TcpListener, published: &Published, facts: &Facts) {
     // In accept order, so the first one still reading is the oldest.
     let mut clients: Vec<Client> = Vec::with_capacity(MAX_CLIENTS);
     let mut accept_paused_until: Option<Instant> = None;
+    let mut history = History::default();
     loop {
         let now = Instant::now();
+        if history.due().is_none_or(|t| t <= now) {
+            history.sample(&merged_shards(facts), now);
+        }
         let accepting = accept_paused_until.is_none_or(|t| t <= now) && room(&clients);
-        let mut wake = clients.iter().map(|c| c.deadline).min();
+        let mut wake = clients.iter().map(|c| c.deadline).chain(history.due()).min();
         if !accepting && let Some(t) = accept_paused_until {
             wake = Some(wake.map_or(t, |w| w.min(t)));
         }
@@ -182,7 +193,7 @@ fn serve(listener: &TcpListener, published: &Published, facts: &Facts) {
         drop(fds);
         let now = Instant::now();
         for (client, _) in clients.iter_mut().zip(&ready[1..]).filter(|(_, ready)| **ready) {
-            client.progress(published, facts, now);
+            client.progress(published, facts, &history, now);
         }
         clients.retain(|c| !c.finished && c.deadline > now);
         if ready[0] {
@@ -224,7 +235,7 @@ fn accept_waiting(listener: &TcpListener, clients: &mut Vec<Client>, now: Instan
 impl Client {
     /// Read what arrived; once the head has ended, answer; send what the kernel takes;
     /// then drop what the client still sends until it closes.
-    fn progress(&mut self, published: &Published, facts: &Facts, now: Instant) {
+    fn progress(&mut self, published: &Published, facts: &Facts, history: &History, now: Instant) {
         if let Phase::Reading(head) = &mut self.phase {
             let ended = match read_some(&self.stream, |bytes| {
                 head.extend_from_slice(bytes);
@@ -240,7 +251,7 @@ impl Client {
                 self.finished = true;
                 return;
             }
-            self.phase = Phase::Answering(respond(head, published, facts), 0);
+            self.phase = Phase::Answering(respond(head, published, facts, history), 0);
             self.deadline = now + ANSWER_TIME;
         }
         if let Phase::Answering(answer, sent) = &mut self.phase {
@@ -296,13 +307,21 @@ fn read_some(mut stream: &TcpStream, mut take: impl FnMut(&[u8]) -> bool) -> Rea
 }
 
 /// The answer to `head`, from the shards' counters and what the master published.
-fn respond(head: &[u8], published: &Published, facts: &Facts) -> Vec<u8> {
-    let shards: Vec<ShardStats> = (0..facts.shards)
+/// Each shard index's figures, summed over its blocks.
+fn merged_shards(facts: &Facts) -> Vec<ShardStats> {
+    (0..facts.shards)
         .map(|index| ShardStats::merged(stats::blocks_of(index, facts.shards).map(|b| &facts.stats[b])))
-        .collect();
+        .collect()
+}
+
+fn respond(head: &[u8], published: &Published, facts: &Facts, history: &History) -> Vec<u8> {
+    let shards = merged_shards(facts);
     let now = unix_now();
     let down = published.down.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+    let shard_states = published.shard_states.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     let state = State::from_u8(published.state.load(Ordering::Relaxed));
+    let (interval, shard_intervals) = history.last().unzip();
+    let series = history.series();
     let server = Server {
         version: env!("CARGO_PKG_VERSION"),
         backend: facts.backend,
@@ -315,6 +334,10 @@ fn respond(head: &[u8], published: &Published, facts: &Facts) -> Vec<u8> {
         down: &down,
         serving_shards: published.serving_shards.load(Ordering::Relaxed),
         shards: &shards,
+        shard_states: &shard_states,
+        interval: interval.as_ref(),
+        shard_intervals: shard_intervals.as_deref().unwrap_or_default(),
+        history: &series,
     };
     answer(head, &server, &crate::http::date::format(now))
 }
