@@ -139,7 +139,7 @@ impl std::fmt::Debug for Offer<'_> {
 impl<'a> Offer<'a> {
     /// An offer of what `out` holds, unless it holds nothing.
     pub fn new(out: &'a mut Outgoing) -> Option<Offer<'a>> {
-        out.out.next_segment().is_some().then_some(Offer(out))
+        (!out.out.is_empty()).then_some(Offer(out))
     }
 
     /// The next segment, for a send made before the driver returns to the core.

@@ -13,6 +13,7 @@ mod parse_limits_tests;
 #[cfg(test)]
 mod parse_tests;
 pub mod response;
+mod syntax;
 #[cfg(test)]
 mod test_util;
 
