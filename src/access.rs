@@ -40,6 +40,8 @@ pub struct AccessLog {
     pub buf: Vec<u8>,
     /// By slab key: the connection's peer (as logged) and its responses in flight.
     conns: Vec<(String, VecDeque<Entry>)>,
+    /// By slab key: the TLS version and cipher suite of a secure connection.
+    secure: Vec<Option<(&'static str, &'static str)>>,
     /// The wall second last formatted, and its text in each format.
     second: u64,
     clf: String,
@@ -53,6 +55,7 @@ impl AccessLog {
             shard,
             buf: Vec::with_capacity(WRITE_BATCH + (16 << 10)),
             conns: Vec::new(),
+            secure: Vec::new(),
             second: 0,
             clf: clf_time(0),
             iso: iso_time(0),
@@ -73,6 +76,17 @@ impl AccessLog {
             let _ = write!(conn.0, "{}", peer.ip());
         }
         conn.1.clear();
+        if let Some(secure) = self.secure.get_mut(key) {
+            *secure = None;
+        }
+    }
+
+    /// `key` is a TLS connection of this version and cipher suite (JSON lines say so).
+    pub fn secure(&mut self, key: usize, tls: (&'static str, &'static str)) {
+        if self.secure.len() <= key {
+            self.secure.resize(key + 1, None);
+        }
+        self.secure[key] = Some(tls);
     }
 
     pub fn queued(&mut self, key: usize, answer: LogRecord, began_us: u64, wall: u64) {
@@ -128,7 +142,16 @@ impl AccessLog {
                 let peer = if peer.is_empty() { "-" } else { peer };
                 write_line(out, &COMBINED, escape_clf, [peer, &self.clf], &f)
             }
-            LogFormat::Json => write_line(out, &JSON, escape_json, [&self.iso, peer], &f),
+            LogFormat::Json => {
+                write_line(out, &JSON, escape_json, [&self.iso, peer], &f);
+                if let Some(Some((version, cipher))) = self.secure.get(key) {
+                    out.pop();
+                    out.pop();
+                    for piece in [",\"tls\":\"", version, "\",\"cipher\":\"", cipher, "\"}\n"] {
+                        out.extend_from_slice(piece.as_bytes());
+                    }
+                }
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::access::LogFormat;
 use crate::driver::Backend;
-use clap::Parser;
+use clap::{ArgAction, Parser};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
@@ -12,16 +12,34 @@ use std::path::PathBuf;
 #[command(
     name = "c10k-server",
     version,
-    about = "A sharded static-file HTTP/1.1 server",
+    about = "A sharded static-file HTTP/1.1 server, over HTTPS too (--tls-listen)",
     allow_negative_numbers = true,
     // A flag given again overrides the earlier one: `make run ARGS="--listen …"` works.
     args_override_self = true
 )]
 pub struct Config {
-    /// Address to listen on (a host name is resolved, its first address used); port 0 picks
-    /// a free port (the address chosen is printed)
-    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:8080", value_parser = parse_listen)]
-    pub listen: SocketAddr,
+    /// Address to listen on for plain HTTP (a host name is resolved, its first address
+    /// used); port 0 picks a free port (the address chosen is printed) [default:
+    /// 0.0.0.0:8080, unless --tls-listen is given: then none]
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen)]
+    pub listen: Option<SocketAddr>,
+
+    /// Address to listen on for HTTPS, as --listen; repeat it for more
+    #[arg(long, value_name = "ADDR:PORT", value_parser = parse_listen, action = ArgAction::Append)]
+    pub tls_listen: Vec<SocketAddr>,
+
+    /// A certificate chain (PEM) for HTTPS, with the --tls-key given in the same place; repeat
+    /// both for more (chosen by the name the client asks for, SNI); the first is the default
+    #[arg(long, value_name = "PEM", action = ArgAction::Append)]
+    pub tls_cert: Vec<PathBuf>,
+
+    /// The private key (PEM) of the --tls-cert given in the same place
+    #[arg(long, value_name = "PEM", action = ArgAction::Append)]
+    pub tls_key: Vec<PathBuf>,
+
+    /// A directory of more certificates and their keys for HTTPS, chosen by SNI
+    #[arg(long, value_name = "DIR")]
+    pub tls_cert_dir: Option<PathBuf>,
 
     /// Directory to serve
     #[arg(long, value_name = "DIR", default_value = "./html")]
@@ -155,6 +173,10 @@ fn parse_affinity(s: &str) -> Result<CpuAffinity, String> {
     Ok(CpuAffinity::List(list))
 }
 
+/// --listen when neither it nor --tls-listen is given.
+pub const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 8080));
+
 const LISTEN_EXAMPLE: &str = "e.g. 127.0.0.1:8080, [::]:8080 or localhost:8080";
 
 fn parse_listen(s: &str) -> Result<SocketAddr, String> {
@@ -252,16 +274,79 @@ fn parse_seconds(s: &str) -> Result<u64, String> {
 }
 
 impl Config {
-    /// Parse the process arguments; on a bad one, print one line and exit 2.
+    /// Parse the process arguments; on a bad one, or flags that do not go together, print
+    /// one line and exit 2.
     pub fn from_args() -> Config {
-        match Config::try_parse() {
+        let config = match Config::try_parse() {
             Ok(c) => c,
             Err(e) if !e.use_stderr() => e.exit(),
             Err(e) => {
                 eprintln!("c10k-server: {} (see c10k-server --help)", one_line(&e));
                 std::process::exit(2);
             }
+        };
+        if let Err(why) = config.check() {
+            eprintln!("c10k-server: {why}");
+            std::process::exit(2);
         }
+        config
+    }
+
+    /// Whether the flags go together; why not, and what to do, if not.
+    pub fn check(&self) -> Result<(), String> {
+        let (certs, keys) = (self.tls_cert.len(), self.tls_key.len());
+        if certs != keys {
+            return Err(format!(
+                "{certs} --tls-cert and {keys} --tls-key: pass one --tls-key for each --tls-cert, the Nth key for \
+                 the Nth certificate"
+            ));
+        }
+        let has_certs = certs > 0 || self.tls_cert_dir.is_some();
+        if !self.tls_listen.is_empty() && !has_certs {
+            return Err("--tls-listen needs a certificate: pass --tls-cert PEM --tls-key PEM, or --tls-cert-dir DIR"
+                .to_string());
+        }
+        if self.tls_listen.is_empty() && has_certs {
+            let flag = if certs > 0 { "--tls-cert" } else { "--tls-cert-dir" };
+            return Err(format!("{flag} without --tls-listen: pass --tls-listen ADDR:PORT to serve HTTPS"));
+        }
+        let listeners = self.listeners();
+        for (i, &(addr, _)) in listeners.iter().enumerate() {
+            // Port 0 is a new port for each.
+            let earlier = listeners[..i].iter().find(|&&(other, _)| other == addr && addr.port() != 0);
+            if let Some(&(_, earlier_tls)) = earlier {
+                let flags = if earlier_tls { "--tls-listen twice" } else { "--listen and --tls-listen" };
+                return Err(format!("{addr} is given to {flags}: give each listener an address of its own"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every listener a shard has, in the order of its listener numbers: the plain one
+    /// first (if any), then the TLS ones as given; `true` for TLS.
+    pub fn listeners(&self) -> Vec<(SocketAddr, bool)> {
+        let plain = match (self.listen, self.tls_listen.is_empty()) {
+            (Some(addr), _) => Some(addr),
+            // nginx's way: HTTPS alone unless a plain address is asked for too.
+            (None, true) => Some(DEFAULT_LISTEN),
+            (None, false) => None,
+        };
+        let tls = self.tls_listen.iter().map(|&addr| (addr, true));
+        plain.map(|addr| (addr, false)).into_iter().chain(tls).collect()
+    }
+
+    /// Where the certificates come from: the --tls-cert/--tls-key pairs in order, and the
+    /// --tls-cert-dir.
+    pub fn cert_sources(&self) -> crate::tls::CertSources {
+        crate::tls::CertSources {
+            pairs: self.tls_cert.iter().cloned().zip(self.tls_key.iter().cloned()).collect(),
+            dir: self.tls_cert_dir.clone(),
+        }
+    }
+
+    /// Some listener is TLS.
+    pub fn has_tls(&self) -> bool {
+        !self.tls_listen.is_empty()
     }
 
     pub fn shard_count(&self) -> usize {
@@ -300,35 +385,4 @@ fn one_line(e: &clap::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cpu_affinity_takes_auto_off_and_lists() {
-        assert_eq!(parse_affinity("auto"), Ok(CpuAffinity::Auto));
-        assert_eq!(parse_affinity("off"), Ok(CpuAffinity::Off));
-        assert_eq!(parse_affinity("0,2,4-6"), Ok(CpuAffinity::List(vec![0, 2, 4, 5, 6])));
-        for bad in ["", "x", "3-1", "1,,2", "-1"] {
-            assert!(parse_affinity(bad).is_err_and(|e| e.contains("such as 0,2,4-7")), "{bad:?}");
-        }
-        let list = parse_affinity("1,3").unwrap();
-        assert_eq!((0..3).map(|i| list.core_for(i, &[0, 1])).collect::<Vec<_>>(), [Some(1), Some(3), Some(1)]);
-        assert_eq!(CpuAffinity::Auto.core_for(3, &[0, 1]), Some(1));
-        assert_eq!(CpuAffinity::Off.core_for(0, &[0, 1]), None);
-    }
-
-    /// Every size flag takes the same suffixes, and says so in `--help`.
-    #[test]
-    fn every_size_takes_a_suffix() {
-        assert_eq!(parse_request_line("8k"), Ok(8192));
-        assert_eq!(parse_header_bytes("1m"), Ok(1 << 20));
-        assert_eq!(parse_bytes("2g"), Ok(2 << 30));
-        assert_eq!(parse_request_line("16"), Ok(16));
-        let help = <Config as clap::CommandFactory>::command().render_long_help().to_string();
-        for flag in ["--max-request-line", "--max-header-bytes", "--max-body"] {
-            let at = help.find(flag).unwrap_or_else(|| panic!("{flag} in --help"));
-            let text: String = help[at..].lines().take(4).collect();
-            assert!(text.contains("k, m or g"), "{flag}: {text}");
-        }
-    }
-}
+mod tests;

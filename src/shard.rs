@@ -1,5 +1,5 @@
-//! A shard: one pinned reactor owning a listener, its connections (the core) and the
-//! driver that does their I/O. One turn of the loop, as nginx's: wait for events →
+//! A shard: one pinned reactor owning its listeners (plain and TLS), its connections (the
+//! core) and the driver that does their I/O. One turn of the loop, as nginx's: wait for events →
 //! advance the clock → report events and accept (driver) → expired timers (core) →
 //! deferred work (the ready list: connections that timed out or yielded their budget).
 //! Every part of a turn is bounded (events per wait, budget per connection, accepts per
@@ -16,6 +16,7 @@ use crate::driver::sys::LogFile;
 use crate::driver::{Driver, Sizing};
 use crate::lifecycle::{Core, Millis, Timeouts, Token, timer};
 use crate::log;
+use crate::transport::{Plain, Transport};
 use std::io;
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -23,9 +24,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// A shard: a core and the driver that does its I/O.
-pub struct Shard<D: Driver> {
+pub struct Shard<D: Driver, T: Transport = Plain> {
     driver: D,
-    core: Core<D::ConnIo>,
+    core: Core<D::ConnIo, T>,
     clock: Clock,
     access_log: Option<LogFile>,
     /// When the access log was last written (monotonic ms).
@@ -59,12 +60,19 @@ impl Clock {
     }
 }
 
-impl<D: Driver> Shard<D> {
-    pub fn new(listener: TcpListener, ctx: Context, timeouts: Timeouts, sizing: Sizing) -> io::Result<Self> {
+impl<D: Driver, T: Transport> Shard<D, T> {
+    /// A shard accepting on `listeners`, whose places in the list are their listener
+    /// numbers (`Transport::open`).
+    pub fn new(listeners: Vec<TcpListener>, ctx: Context, timeouts: Timeouts, sizing: Sizing) -> io::Result<Self> {
         let mut clock = Clock::new();
         let (now, wall, _) = clock.read();
         let core = Core::new(ctx, timeouts, sizing.max_conns, now, wall);
-        Ok(Shard { driver: D::new(listener, &sizing)?, core, clock, access_log: None, access_written: 0 })
+        Ok(Shard { driver: D::new(listeners, &sizing)?, core, clock, access_log: None, access_written: 0 })
+    }
+
+    /// What the connections' transports share (TLS: certificates, ticket keys, buffers).
+    pub fn transports(&mut self) -> &mut T::Shared {
+        self.core.transports()
     }
 
     /// Log every response to `file`, as `format`, naming this shard `index`.

@@ -33,6 +33,29 @@ pub enum TimeoutKind {
     Send = 2,
 }
 
+/// TLS handshakes by outcome, in `ShardStats::tls_handshakes`: how they ended, and why
+/// those that failed did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    Full = 0,
+    Resumed = 1,
+    /// Plain HTTP sent to a TLS port (answered 400, as nginx does).
+    PlainHttp = 2,
+    /// Bytes that are no TLS, or a message out of place or that did not decrypt.
+    Protocol = 3,
+    /// No version, cipher suite, key exchange or application protocol in common.
+    Incompatible = 4,
+    /// The client ended it with an alert (e.g. it did not trust the certificate).
+    Alert = 5,
+    /// The connection closed (or timed out) before the handshake was done.
+    Closed = 6,
+    Other = 7,
+}
+
+/// `Handshake`'s names, by position: the outcome's label in `/metrics`.
+pub const HANDSHAKES: [&str; 8] =
+    ["full", "resumed", "plain_http", "protocol", "incompatible", "alert", "closed", "other"];
+
 /// Statuses counted as parse errors (a request that could not be read), by position.
 pub const ERROR_STATUSES: [u16; 7] = [400, 408, 413, 414, 431, 501, 505];
 
@@ -56,6 +79,11 @@ pub struct ShardStats {
     /// per `LATENCY_MS` bucket (not cumulative), then the rest.
     pub latency: [AtomicU64; LATENCY_MS.len() + 1],
     pub latency_sum_ms: AtomicU64,
+    /// By `Handshake`.
+    pub tls_handshakes: [AtomicU64; HANDSHAKES.len()],
+    /// TLS connections accepted and closed (open: the difference).
+    pub tls_opened: AtomicU64,
+    pub tls_closed: AtomicU64,
     /// Written by the master: the shard's current pid and generation, when it started
     /// (Unix seconds), and how often it was replaced after dying.
     pub pid: AtomicU64,
@@ -102,6 +130,8 @@ impl ShardStats {
     fn counters(&self) -> impl Iterator<Item = &AtomicU64> {
         [&self.accepted, &self.closed, &self.evicted, &self.bytes_sent, &self.latency_sum_ms, &self.restarts]
             .into_iter()
+            .chain([&self.tls_opened, &self.tls_closed])
+            .chain(&self.tls_handshakes)
             .chain(&self.responses)
             .chain(&self.timeouts)
             .chain(&self.parse_errors)
@@ -135,12 +165,22 @@ impl ShardStats {
     /// counts here.
     pub fn settle(&self) {
         add(&self.closed, get(&self.accepted).saturating_sub(get(&self.closed)));
+        add(&self.tls_closed, get(&self.tls_opened).saturating_sub(get(&self.tls_closed)));
         self.pid.store(0, Ordering::Relaxed);
     }
 
     /// Connections held now: accepted and not yet closed.
     pub fn open(&self) -> u64 {
         get(&self.accepted).saturating_sub(get(&self.closed))
+    }
+
+    /// TLS connections held now.
+    pub fn tls_open(&self) -> u64 {
+        get(&self.tls_opened).saturating_sub(get(&self.tls_closed))
+    }
+
+    pub fn handshake(&self, outcome: Handshake) {
+        add(&self.tls_handshakes[outcome as usize], 1);
     }
 
     pub fn response(&self, status: u16) {

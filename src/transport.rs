@@ -1,38 +1,87 @@
 //! The transport: how a connection's bytes are carried between the socket and the protocol.
-//! Plain today (the bytes as they are); TLS next, which decrypts what the driver received
-//! before the protocol reads it and encrypts what the protocol queued before the driver
-//! sends it. No I/O here either: the core calls the transport on the way in (`inbound`)
-//! and on the way out (`outbound`, `sent`), and drivers only ever see the bytes on the wire.
+//! Plain (the bytes as they are), or TLS (the `tls` module above), which decrypts what the driver
+//! received before the protocol reads it and encrypts what the protocol queued before the
+//! driver sends it. No I/O on the socket here either: the core calls the transport on the
+//! way in (`inbound`) and on the way out (`prepare`, `outbound`, `sent`), and drivers only
+//! ever see the bytes on the wire.
 //!
 //! The core is generic over its connections' transport, so plain compiles to nothing: no
-//! state in the slot, no branch, no copy (instructions per request measured unchanged).
-//! A shard serving plain and TLS listeners at once will use an enum of the two.
+//! state in the slot, no branch, no copy (instructions per request measured unchanged). A
+//! shard with a TLS listener uses `tls::Mixed`, which is plain or TLS per connection, as
+//! its listener says (8 bytes more in the slot, a pointer).
 //!
-//! What TLS will add beside these calls: bytes of its own to send with no response queued
-//! (the handshake, alerts, session tickets), which the core must send before it asks for
-//! input; a handshake that counts as a request for the request timeout; and file ranges
-//! read with `pread` into a shard buffer and encrypted, where plain sends them with
-//! `sendfile`. After a handshake, kernel TLS would turn a connection back into plain
-//! (the kernel encrypts), which is why the choice is per connection, not per shard.
+//! What TLS adds beside the protocol's output: bytes of its own to send with no response
+//! queued (the handshake, alerts, session tickets: `pending`), which the core sends before
+//! it asks for input; a handshake that counts as a request for the request timeout
+//! (`handshaking`); an end of its own (`close_notify`, `finish`); and file ranges read
+//! with `pread` into a shard buffer and encrypted (`prepare`), where plain sends them with
+//! `sendfile`. After a handshake, kernel TLS would turn a connection back into plain (the
+//! kernel encrypts), which is why the choice is per connection, not per shard.
 
 #![forbid(unsafe_code)]
 
 use crate::conn::{Offer, Outgoing};
 
-/// A connection's transport state.
-pub trait Transport: Default {
-    /// What the protocol reads of `received`, the bytes the driver got from the socket.
-    /// `scratch` is the shard's, for a transport that must produce other bytes (TLS: the
-    /// plaintext).
-    fn inbound<'a>(&mut self, received: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8];
+/// What the protocol gets of bytes received.
+pub enum Inbound<'a> {
+    /// Bytes for the protocol (none, mid-handshake).
+    Data(&'a [u8]),
+    /// The peer ended its stream (TLS: close_notify).
+    Closed,
+    /// The transport failed (TLS: a bad record, no common parameters, plain HTTP on a TLS
+    /// port): what it queued to say so (`pending`) goes out, then the connection closes.
+    Failed,
+}
 
-    /// What to put on the wire for the output queued (TLS: records it encrypted from it,
-    /// kept in an `Outgoing` of its own, so a loan works the same).
-    fn outbound<'a>(&'a mut self, out: &'a mut Outgoing) -> Option<Offer<'a>>;
+/// What the protocol queued cannot be sent as promised (a file shrank under its
+/// Content-Length): the connection must end with a reset.
+#[derive(Debug)]
+pub struct Unsendable;
+
+/// A connection's transport state.
+pub trait Transport: Sized {
+    /// What the shard's connections of this transport share: per-listener settings, buffers,
+    /// counters. The default is a shard with no listener of its own kind.
+    type Shared: Default;
+
+    /// The transport of a connection accepted on the shard's listener number `listener`
+    /// (in the order the shard was given them); `None`: it cannot start, close it.
+    fn open(shared: &mut Self::Shared, listener: usize) -> Option<Self>;
+
+    /// What the protocol reads of `received`, the bytes the driver got from the socket.
+    fn inbound<'a>(&mut self, received: &'a [u8], shared: &'a mut Self::Shared) -> Inbound<'a>;
+
+    /// Bytes of its own wait to go out (or are going): the core sends before anything else.
+    fn pending(&self) -> bool;
+
+    /// Make what the protocol queued in `out` ready to offer (TLS: encrypt a batch of it).
+    fn prepare(&mut self, out: Option<&mut Outgoing>, shared: &mut Self::Shared) -> Result<(), Unsendable>;
+
+    /// `outbound` has something to offer.
+    fn ready(&self, out: Option<&Outgoing>) -> bool;
+
+    /// What to put on the wire now, after `prepare`.
+    fn outbound<'a>(&'a mut self, out: Option<&'a mut Outgoing>) -> Option<Offer<'a>>;
 
     /// `n` bytes of what `outbound` offered went out (0: the send failed); a loan of it is
-    /// over.
-    fn sent(&mut self, n: usize, out: &mut Outgoing);
+    /// over. Returns how many bytes of the protocol's output are now wholly sent.
+    fn sent(&mut self, n: usize, out: Option<&mut Outgoing>, shared: &mut Self::Shared) -> usize;
+
+    /// What `outbound` offered is lent to the kernel.
+    fn lent(&self, out: Option<&Outgoing>) -> bool;
+
+    /// A handshake is under way: the request timeout applies, as to a request.
+    fn handshaking(&self) -> bool;
+
+    /// The protocol is done with the connection and everything queued has gone: queue the
+    /// transport's own end (TLS: close_notify) if it has one and has not yet; whether it did.
+    fn close_notify(&mut self) -> bool;
+
+    /// The connection is over: give back what it holds of the shard's.
+    fn finish(self, shared: &mut Self::Shared);
+
+    /// (protocol version, cipher) of an established secure connection, for the access log.
+    fn describe(&self) -> Option<(&'static str, &'static str)>;
 }
 
 /// The bytes as they are.
@@ -40,18 +89,66 @@ pub trait Transport: Default {
 pub struct Plain;
 
 impl Transport for Plain {
+    type Shared = ();
+
     #[inline(always)]
-    fn inbound<'a>(&mut self, received: &'a [u8], _scratch: &'a mut Vec<u8>) -> &'a [u8] {
-        received
+    fn open(_: &mut (), _: usize) -> Option<Plain> {
+        Some(Plain)
     }
 
     #[inline(always)]
-    fn outbound<'a>(&'a mut self, out: &'a mut Outgoing) -> Option<Offer<'a>> {
-        Offer::new(out)
+    fn inbound<'a>(&mut self, received: &'a [u8], _: &'a mut ()) -> Inbound<'a> {
+        Inbound::Data(received)
     }
 
     #[inline(always)]
-    fn sent(&mut self, n: usize, out: &mut Outgoing) {
-        out.give_back(n);
+    fn pending(&self) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn prepare(&mut self, _: Option<&mut Outgoing>, _: &mut ()) -> Result<(), Unsendable> {
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn ready(&self, out: Option<&Outgoing>) -> bool {
+        out.is_some_and(|out| !out.is_empty())
+    }
+
+    #[inline(always)]
+    fn outbound<'a>(&'a mut self, out: Option<&'a mut Outgoing>) -> Option<Offer<'a>> {
+        out.and_then(Offer::new)
+    }
+
+    #[inline(always)]
+    fn sent(&mut self, n: usize, out: Option<&mut Outgoing>, _: &mut ()) -> usize {
+        if let Some(out) = out {
+            out.give_back(n);
+        }
+        n
+    }
+
+    #[inline(always)]
+    fn lent(&self, out: Option<&Outgoing>) -> bool {
+        out.is_some_and(Outgoing::is_lent)
+    }
+
+    #[inline(always)]
+    fn handshaking(&self) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn close_notify(&mut self) -> bool {
+        false
+    }
+
+    #[inline(always)]
+    fn finish(self, _: &mut ()) {}
+
+    #[inline(always)]
+    fn describe(&self) -> Option<(&'static str, &'static str)> {
+        None
     }
 }

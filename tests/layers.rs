@@ -12,6 +12,7 @@ const LAYERS: &[&str] = &[
     "conn",
     "access",
     "transport",
+    "tls",
     "lifecycle",
     // The fuzz targets' bodies (feature `fuzzing`): over the layers they exercise.
     "fuzz",

@@ -14,7 +14,7 @@ pub fn run<D: Driver>(listener: TcpListener, docroot: &Docroot) -> Served {
     // Every descriptor but a few for the listener, the ring and the files served.
     let (nofile, _) = getrlimit(Resource::RLIMIT_NOFILE)?;
     let sizing = Sizing { max_conns: nofile.saturating_sub(64).max(64) as usize, recv_buffers: None };
-    let shard = Shard::<D>::new(listener, docroot.ctx(4096), Timeouts::default(), sizing)?;
+    let shard = Shard::<D>::new(vec![listener], docroot.ctx(4096), Timeouts::default(), sizing)?;
     // Nothing sets the flags: the model serves until it is killed.
     shard.run(&Stop::default(), 0)
 }

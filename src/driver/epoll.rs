@@ -8,6 +8,7 @@
 use super::{ACCEPT_BUDGET, Admitted, Driver, Sizing, accept_failed, admit, sys};
 use crate::conn::Segment;
 use crate::lifecycle::{Action, Core, Event, INPUT_READ, Step, Token};
+use crate::transport::Transport;
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use std::collections::VecDeque;
@@ -16,8 +17,9 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-/// The listener's token: no connection has index `u32::MAX`.
-const LISTENER: u64 = u64::MAX;
+/// Listener number `i`'s token is `LISTENER | i`: a connection's token has its top byte
+/// clear (`Token`).
+const LISTENER: u64 = 0xff << 56;
 const BATCH: usize = 512;
 
 /// A connection's socket and what epoll last said of it.
@@ -39,32 +41,40 @@ pub struct EpollDriver {
     /// early when the core's turn is full; the rest wait for the next).
     pending: usize,
     next: usize,
-    /// `None` once the shard stopped accepting.
-    listener: Option<TcpListener>,
+    /// By listener number; empty once the shard stopped accepting.
+    listeners: Vec<TcpListener>,
     buf: Box<[u8]>,
-    /// The listener may have connections waiting.
-    accept_ready: bool,
+    /// By listener number: it may have connections waiting.
+    accept_ready: Vec<bool>,
+    /// The listener to accept from next: each ready one gives a connection in turn, so a
+    /// busy one does not take every accept of a turn.
+    accept_next: usize,
     /// Accepting stopped at the turn's budget, not at EAGAIN.
     accept_more: bool,
-    /// Accepted, waiting for the core to admit them (at the cap, for room being made).
-    waiting: VecDeque<TcpStream>,
+    /// Accepted, waiting for the core to admit them (at the cap, for room being made), with
+    /// their listener's number.
+    waiting: VecDeque<(TcpStream, usize)>,
 }
 
 impl Driver for EpollDriver {
     const NAME: &'static str = "epoll";
     type ConnIo = ConnIo;
 
-    fn new(listener: TcpListener, _sizing: &Sizing) -> io::Result<Self> {
+    fn new(listeners: Vec<TcpListener>, _sizing: &Sizing) -> io::Result<Self> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
-        epoll.add(listener.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, LISTENER))?;
+        for (i, listener) in listeners.iter().enumerate() {
+            let token = LISTENER | i as u64;
+            epoll.add(listener.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLET, token))?;
+        }
         Ok(EpollDriver {
             epoll,
             events: vec![EpollEvent::empty(); BATCH].into_boxed_slice(),
             pending: 0,
             next: 0,
-            listener: Some(listener),
             buf: vec![0; INPUT_READ].into_boxed_slice(),
-            accept_ready: false,
+            accept_ready: vec![false; listeners.len()],
+            accept_next: 0,
+            listeners,
             accept_more: false,
             waiting: VecDeque::new(),
         })
@@ -88,7 +98,7 @@ impl Driver for EpollDriver {
         Ok(())
     }
 
-    fn dispatch(&mut self, core: &mut Core<ConnIo>) {
+    fn dispatch<T: Transport>(&mut self, core: &mut Core<ConnIo, T>) {
         let input = EpollFlags::EPOLLIN | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
         let hangup = EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
         let output = EpollFlags::EPOLLOUT | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR;
@@ -96,8 +106,11 @@ impl Driver for EpollDriver {
             let i = self.next;
             self.next += 1;
             let (flags, data) = (self.events[i].events(), self.events[i].data());
-            if data == LISTENER {
-                self.accept_ready = true;
+            if data & LISTENER == LISTENER {
+                // A stale edge of a listener let go of finds no flag.
+                if let Some(ready) = self.accept_ready.get_mut((data & !LISTENER) as usize) {
+                    *ready = true;
+                }
                 continue;
             }
             let token = Token(data);
@@ -111,20 +124,21 @@ impl Driver for EpollDriver {
         self.accept(core, ACCEPT_BUDGET);
     }
 
-    fn resume(&mut self, core: &mut Core<ConnIo>, token: Token) {
+    fn resume<T: Transport>(&mut self, core: &mut Core<ConnIo, T>, token: Token) {
         self.drive(core, token, Some(Event::Resume));
     }
 
-    fn stop_accepting(&mut self, core: &mut Core<ConnIo>) {
-        let Some(listener) = &self.listener else { return };
-        // The listener's open file may live on in other processes (the master, a new
+    fn stop_accepting<T: Transport>(&mut self, core: &mut Core<ConnIo, T>) {
+        // A listener's open file may live on in other processes (the master, a new
         // generation of shards), and epoll watches the file, not this descriptor: without
         // the delete, its edges would keep coming after the close.
-        let _ = self.epoll.delete(listener.as_fd());
-        self.accept_ready = true;
+        for listener in &self.listeners {
+            let _ = self.epoll.delete(listener.as_fd());
+        }
+        self.accept_ready.fill(true);
         self.accept(core, usize::MAX);
-        self.listener = None;
-        self.accept_ready = false;
+        self.listeners.clear();
+        self.accept_ready.clear();
         self.accept_more = false;
     }
 
@@ -132,7 +146,7 @@ impl Driver for EpollDriver {
         self.waiting.is_empty()
     }
 
-    fn shutdown(&mut self, core: &mut Core<ConnIo>) -> bool {
+    fn shutdown<T: Transport>(&mut self, core: &mut Core<ConnIo, T>) -> bool {
         // Dropping a socket closes it, which also removes it from epoll.
         for token in core.tokens() {
             core.release(token);
@@ -145,7 +159,7 @@ impl Driver for EpollDriver {
 impl EpollDriver {
     /// Report `first` (or, with `None`, carry out the standing receive first), then carry
     /// out actions and report their outcomes until one has to wait for the socket.
-    fn drive(&mut self, core: &mut Core<ConnIo>, token: Token, first: Option<Event<'static>>) {
+    fn drive<T: Transport>(&mut self, core: &mut Core<ConnIo, T>, token: Token, first: Option<Event<'static>>) {
         let mut event: Event = match first {
             Some(event) => event,
             None => match core.io(token).and_then(|io| receive(io, &mut self.buf)) {
@@ -184,18 +198,20 @@ impl EpollDriver {
 
     /// Accept while the core wants more, up to the turn's budget, giving each connection
     /// to the core as it admits them.
-    fn accept(&mut self, core: &mut Core<ConnIo>, mut budget: usize) {
+    fn accept<T: Transport>(&mut self, core: &mut Core<ConnIo, T>, mut budget: usize) {
         self.accept_more = false;
         self.admit(core, &mut budget);
-        while self.accept_ready && core.wants_accepts(self.waiting.len()) {
+        while let Some(i) = self.next_ready()
+            && core.wants_accepts(self.waiting.len())
+        {
             if budget == 0 {
                 self.accept_more = true;
                 return;
             }
-            let Some(listener) = &self.listener else { return };
-            match sys::accept(listener) {
-                Ok(stream) => self.waiting.push_back(stream),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.accept_ready = false,
+            self.accept_next = i + 1;
+            match sys::accept(&self.listeners[i]) {
+                Ok(stream) => self.waiting.push_back((stream, i)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.accept_ready[i] = false,
                 Err(e) if matches!(e.kind(), ErrorKind::Interrupted | ErrorKind::ConnectionAborted) => {}
                 Err(e) => return accept_failed(core, &e),
             }
@@ -203,8 +219,14 @@ impl EpollDriver {
         }
     }
 
+    /// The first listener that may have connections waiting, from `accept_next` round.
+    fn next_ready(&self) -> Option<usize> {
+        let n = self.accept_ready.len();
+        (0..n).map(|k| (self.accept_next + k) % n).find(|&i| self.accept_ready[i])
+    }
+
     /// Start what the core admits of the connections waiting.
-    fn admit(&mut self, core: &mut Core<ConnIo>, budget: &mut usize) {
+    fn admit<T: Transport>(&mut self, core: &mut Core<ConnIo, T>, budget: &mut usize) {
         let new_io = |stream| ConnIo { stream, readable: false, writable: true, hangup: false, awaiting_input: true };
         while let Some(admitted) = admit(core, &mut self.waiting, budget, new_io) {
             match admitted {

@@ -21,13 +21,15 @@
 //! any more (io_uring: every operation completed or cancelled), so no buffer the kernel
 //! may still read or write is ever freed.
 //!
-//! New connections: a driver accepts only while `Core::wants_accepts` says so, reports an
-//! accept error with `Core::accept_failed`, and gives each accepted connection to `admit`
-//! (below), which asks the core what to do with it: take it, resume the idle connection
-//! the core closed to make room, or leave it waiting. The policy (the cap, which idle
-//! connection makes room, how many may wait, the pause after an error) is the core's; a
-//! driver decides none of it. At most `ACCEPT_BUDGET` are admitted a turn. A draining
-//! shard accepts what its listener holds once more and then lets go of the listener
+//! New connections: a shard has one or more listeners (plain and TLS ones), numbered in the
+//! order it was given them. A driver accepts from every one of them, only while
+//! `Core::wants_accepts` says so, reports an accept error with `Core::accept_failed`, and
+//! gives each accepted connection, with its listener's number (which says its transport),
+//! to `admit` (below), which asks the core what to do with it: take it, resume the idle
+//! connection the core closed to make room, or leave it waiting. The policy (the cap,
+//! which idle connection makes room, how many may wait, the pause after an error) is the
+//! core's; a driver decides none of it. At most `ACCEPT_BUDGET` are admitted a turn. A
+//! draining shard accepts what its listeners hold once more and then lets go of them
 //! (`stop_accepting`).
 //!
 //! Sends: `Action::Send` offers the connection's next segment. A send made within the
@@ -54,6 +56,7 @@ pub mod sys;
 pub mod uring;
 
 use crate::lifecycle::{Admission, Core, Token};
+use crate::transport::Transport;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -87,8 +90,9 @@ pub trait Driver: Sized {
     /// What the driver keeps per connection, inside the connection's slot.
     type ConnIo;
 
-    /// A driver for a shard listening on `listener`.
-    fn new(listener: TcpListener, sizing: &Sizing) -> io::Result<Self>;
+    /// A driver for a shard listening on `listeners`; a connection's listener number (what
+    /// `Core::accept_on` is told) is its listener's place in the list.
+    fn new(listeners: Vec<TcpListener>, sizing: &Sizing) -> io::Result<Self>;
 
     /// Work is left from the last turn that needs no new event: the next wait must not
     /// block.
@@ -99,15 +103,15 @@ pub trait Driver: Sized {
 
     /// Report what happened since the last wait and carry out the actions that follow;
     /// accept new connections.
-    fn dispatch(&mut self, core: &mut Core<Self::ConnIo>);
+    fn dispatch<T: Transport>(&mut self, core: &mut Core<Self::ConnIo, T>);
 
     /// Carry out the next action of a connection from the core's ready list.
-    fn resume(&mut self, core: &mut Core<Self::ConnIo>, token: Token);
+    fn resume<T: Transport>(&mut self, core: &mut Core<Self::ConnIo, T>, token: Token);
 
-    /// Stop taking new connections: those the listener holds now are accepted (within the
-    /// cap) and served, then the driver lets go of the listener. What arrives later waits
+    /// Stop taking new connections: those the listeners hold now are accepted (within the
+    /// cap) and served, then the driver lets go of every listener. What arrives later waits
     /// for another process holding the same listener, or is refused once none does.
-    fn stop_accepting(&mut self, core: &mut Core<Self::ConnIo>);
+    fn stop_accepting<T: Transport>(&mut self, core: &mut Core<Self::ConnIo, T>);
 
     /// No accepted connection waits for a slot and no accept is in flight: with the core
     /// empty, a draining shard is done.
@@ -116,7 +120,7 @@ pub trait Driver: Sized {
     /// Close every connection. True when the kernel holds nothing of ours any more; false
     /// if it may still (io_uring operations that would not cancel), in which case the
     /// caller must leak the core rather than free memory the kernel may use.
-    fn shutdown(&mut self, core: &mut Core<Self::ConnIo>) -> bool;
+    fn shutdown<T: Transport>(&mut self, core: &mut Core<Self::ConnIo, T>) -> bool;
 }
 
 /// A connection `admit` gave the core, to be started by its driver.
@@ -128,35 +132,39 @@ pub enum Admitted {
     Closing(Token),
 }
 
-/// Give the first of `waiting` (accepted, not yet in the core) to the core if it admits it,
-/// within the turn's `budget`; `None` once nothing more can be admitted now. The peer's
-/// address is read here, once for every backend, only when the core logs it.
-pub fn admit<C>(
-    core: &mut Core<C>,
-    waiting: &mut VecDeque<TcpStream>,
+/// Give the first of `waiting` (accepted, not yet in the core, each with the number of the
+/// listener it came in on) to the core if it admits it, within the turn's `budget`; `None`
+/// once nothing more can be admitted now. One whose transport cannot start is closed. The
+/// peer's address is read here, once for every backend, only when the core logs it.
+pub fn admit<C, T: Transport>(
+    core: &mut Core<C, T>,
+    waiting: &mut VecDeque<(TcpStream, usize)>,
     budget: &mut usize,
-    new_io: impl FnOnce(TcpStream) -> C,
+    mut new_io: impl FnMut(TcpStream) -> C,
 ) -> Option<Admitted> {
-    if *budget == 0 || waiting.is_empty() {
-        return None;
-    }
-    match core.admit(waiting.len()) {
-        Admission::Take => {
-            let stream = waiting.pop_front()?;
-            let peer = if core.wants_peers() { stream.peer_addr().ok() } else { None };
-            let token = core.accept(new_io(stream), peer).ok()?;
-            *budget -= 1;
-            Some(Admitted::New(token))
+    while *budget > 0 && !waiting.is_empty() {
+        match core.admit(waiting.len()) {
+            Admission::Take => {
+                let (stream, listener) = waiting.pop_front()?;
+                let peer = if core.wants_peers() { stream.peer_addr().ok() } else { None };
+                *budget -= 1;
+                // With a slot free (`Take`), only the transport refuses: the connection is
+                // dropped, so closed, and the next one may go in.
+                if let Ok(token) = core.accept_on(new_io(stream), peer, listener) {
+                    return Some(Admitted::New(token));
+                }
+            }
+            Admission::Evict(victim) => return Some(Admitted::Closing(victim)),
+            Admission::Wait => return None,
         }
-        Admission::Evict(victim) => Some(Admitted::Closing(victim)),
-        Admission::Wait => None,
     }
+    None
 }
 
 /// An accept failed (other than for want of a connection, or for one aborted): tell the
 /// core, which pauses accepting for closes to free what ran out. Running out of
 /// descriptors is expected at the cap's edge and is not logged; anything else is.
-pub fn accept_failed<C>(core: &mut Core<C>, e: &io::Error) {
+pub fn accept_failed<C, T: Transport>(core: &mut Core<C, T>, e: &io::Error) {
     if !matches!(e.raw_os_error(), Some(nix::libc::EMFILE | nix::libc::ENFILE)) {
         crate::log::error(format_args!("accept: {e}"));
     }

@@ -91,6 +91,15 @@ impl Ring {
         }
     }
 
+    /// Hand what is queued to the kernel now, without waiting for anything.
+    pub fn submit(&mut self) -> io::Result<()> {
+        match self.uring.submit() {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Submit, then wait for a completion or `timeout` (zero: only collect what is done).
     pub fn submit_and_wait(&mut self, timeout: Duration) -> io::Result<()> {
         let ts = Timespec::from(timeout);

@@ -1,28 +1,32 @@
 //! io_uring: completions, not readiness. One ring per shard (created in the shard's own
-//! process), a multishot accept on the shard's listener, a multishot receive per
-//! connection into a ring of provided buffers (an idle connection holds none), and one
-//! send in flight per connection, over bytes that stay put in the connection's outbox
-//! until it completes. File ranges go out with sendfile(2) on the non-blocking socket,
-//! waiting for room with a poll operation: measured against reading each chunk through
-//! the ring and sending it, it costs a quarter of the CPU (see README). Each completion is
-//! one event for the core; a slot is released only when none of its operations is in
-//! flight.
+//! process), a multishot accept on each of the shard's listeners (`accept`), a multishot
+//! receive per connection into a ring of provided buffers (an idle connection holds none),
+//! and one send in flight per connection, over bytes that stay put in the connection's
+//! outbox until it completes. File ranges go out with sendfile(2) on the non-blocking
+//! socket, waiting for room with a poll operation: measured against reading each chunk
+//! through the ring and sending it, it costs a quarter of the CPU (see README). Each
+//! completion is one event for the core; a slot is released only when none of its
+//! operations is in flight.
 
 use super::probe::{limited_receive, receive_limit_works};
 use super::ring::{BUF_GROUP, Completion, OP_CANCEL, Ring, Uring};
-use super::{ACCEPT_BUDGET, Admitted, Driver, Sizing, accept_failed, admit, sys};
+use super::{ACCEPT_BUDGET, Admitted, Driver, Sizing, admit, sys};
 use crate::conn::Segment;
 use crate::lifecycle::{Action, Core, Event, Step, Token};
+use crate::transport::Transport;
 use io_uring::types::{CancelBuilder, Fd};
 use io_uring::{cqueue, opcode};
 use nix::libc;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 pub use super::ring::probe;
+
+mod accept;
+use accept::Acceptor;
 
 // Operation tags, in the top byte of user_data beside the connection's token.
 const OP_ACCEPT: u64 = 1 << 56;
@@ -61,21 +65,18 @@ enum Sending {
 
 pub struct UringDriver {
     uring: Uring,
-    /// `None` once the shard stopped accepting and the multishot accept on it ended: the
-    /// listener is kept open until then, so the accept never names a closed descriptor.
-    listener: Option<TcpListener>,
+    /// By listener number: each listener and its multishot accept.
+    acceptors: Vec<Acceptor>,
     /// `stop_accepting` was called.
     stopped: bool,
     /// The kernel ends a multishot receive at a byte limit (`probe::limited_receive`).
     limited: bool,
-    accept_armed: bool,
-    accept_cancelling: bool,
     /// Completions reaped, and the next of them to handle (a dispatch stops early when the
     /// core's turn is full; the rest wait for the next).
     completions: Vec<Completion>,
     next: usize,
-    /// Connections accepted and not yet given a slot.
-    overflow: VecDeque<TcpStream>,
+    /// Connections accepted and not yet given a slot, with their listener's number.
+    overflow: VecDeque<(TcpStream, usize)>,
     /// Admitting stopped at the turn's budget.
     admit_more: bool,
 }
@@ -84,7 +85,7 @@ impl Driver for UringDriver {
     const NAME: &'static str = "uring";
     type ConnIo = ConnIo;
 
-    fn new(listener: TcpListener, sizing: &Sizing) -> io::Result<Self> {
+    fn new(listeners: Vec<TcpListener>, sizing: &Sizing) -> io::Result<Self> {
         // One 4 KiB buffer per 64 connections, within [64, 256] (at most 1 MiB a shard):
         // enough for a turn's burst of requests, nothing for connections that are idle.
         // The ring hands buffers out in order, so every one gets touched: a bigger ring
@@ -94,19 +95,18 @@ impl Driver for UringDriver {
         let uring = Uring::new(1024, sizing.recv_buffers.unwrap_or(derived), RECV_BUF)?;
         let mut driver = UringDriver {
             uring,
-            listener: Some(listener),
+            acceptors: listeners.into_iter().map(Acceptor::new).collect(),
             stopped: false,
             limited: receive_limit_works(),
-            accept_armed: false,
-            accept_cancelling: false,
             completions: Vec::new(),
             next: 0,
             overflow: VecDeque::new(),
             admit_more: false,
         };
-        // Posted before the first wait: connections that arrive meanwhile are taken at
-        // once, not after the first wait times out.
+        // In the kernel before the shard says it serves (which at a reload stops the old
+        // generation's accepts), not at the first wait.
         driver.accepting(true);
+        driver.uring.ring.submit()?;
         Ok(driver)
     }
 
@@ -122,11 +122,14 @@ impl Driver for UringDriver {
         self.uring.ring.submit_and_wait(timeout)
     }
 
-    fn dispatch(&mut self, core: &mut Core<ConnIo>) {
+    fn dispatch<T: Transport>(&mut self, core: &mut Core<ConnIo, T>) {
         if self.next == self.completions.len() {
             self.completions.clear();
             self.next = 0;
             self.uring.ring.reap(&mut self.completions);
+            if self.completions.is_empty() {
+                self.sweep(core);
+            }
         }
         while self.next < self.completions.len() && !core.turn_full() {
             let (user_data, result, flags) = self.completions[self.next];
@@ -138,36 +141,32 @@ impl Driver for UringDriver {
         self.arm_accept(core);
     }
 
-    fn resume(&mut self, core: &mut Core<ConnIo>, token: Token) {
+    fn resume<T: Transport>(&mut self, core: &mut Core<ConnIo, T>, token: Token) {
         drive(&mut self.uring.ring, self.limited, core, token, Event::Resume);
     }
 
-    fn stop_accepting(&mut self, core: &mut Core<ConnIo>) {
+    fn stop_accepting<T: Transport>(&mut self, core: &mut Core<ConnIo, T>) {
         if std::mem::replace(&mut self.stopped, true) {
             return;
         }
-        // What the multishot accept takes before its cancellation lands still arrives, and
-        // is served; what is queued now is taken here. The listener closes once the
+        // What a multishot accept takes before its cancellation lands still arrives, and
+        // is served; what is queued now is taken here. The cancellations go to the kernel
+        // now, not at the next wait: once the shard says it accepts no more, a connection
+        // is another process's (a new generation's). Each listener closes once its
         // accept's last completion is in (`accepted`).
         self.accepting(false);
-        if let Some(listener) = &self.listener {
-            loop {
-                match sys::accept(listener) {
-                    Ok(stream) => self.overflow.push_back(stream),
-                    Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => {}
-                    Err(_) => break,
-                }
-            }
-        }
-        self.release_listener();
+        // Failing, they go at the next wait.
+        let _ = self.uring.ring.submit();
+        self.accept_queued();
+        self.release_listeners();
         self.admit(core);
     }
 
     fn quiet(&self) -> bool {
-        !self.accept_armed && self.overflow.is_empty()
+        !self.acceptors.iter().any(Acceptor::armed) && self.overflow.is_empty()
     }
 
-    fn shutdown(&mut self, core: &mut Core<ConnIo>) -> bool {
+    fn shutdown<T: Transport>(&mut self, core: &mut Core<ConnIo, T>) -> bool {
         if !self.uring.ring.quiesce() {
             return false;
         }
@@ -181,10 +180,10 @@ impl Driver for UringDriver {
 }
 
 impl UringDriver {
-    fn complete(&mut self, core: &mut Core<ConnIo>, user_data: u64, result: i32, flags: u32) {
+    fn complete<T: Transport>(&mut self, core: &mut Core<ConnIo, T>, user_data: u64, result: i32, flags: u32) {
         let op = user_data & OP_MASK;
         if op == OP_ACCEPT {
-            return self.accepted(core, result, flags);
+            return self.accepted(core, (user_data & !OP_MASK) as usize, result, flags);
         }
         let token = Token(user_data & !OP_MASK);
         let more = cqueue::more(flags);
@@ -240,35 +239,9 @@ impl UringDriver {
         drive(&mut self.uring.ring, self.limited, core, token, event);
     }
 
-    fn accepted(&mut self, core: &mut Core<ConnIo>, result: i32, flags: u32) {
-        if !cqueue::more(flags) {
-            self.accept_armed = false;
-            self.accept_cancelling = false;
-            self.release_listener();
-        }
-        if result == -libc::ECANCELED {
-            return;
-        }
-        if result < 0 {
-            return accept_failed(core, &io::Error::from_raw_os_error(-result));
-        }
-        // SAFETY: the accept completion hands over a new descriptor that nothing else owns.
-        let stream = unsafe { TcpStream::from_raw_fd(result) };
-        if sys::prepare_accepted(&stream).is_ok() {
-            self.overflow.push_back(stream);
-        }
-    }
-
-    /// Close the listener once the shard stopped accepting and no accept on it is in flight.
-    fn release_listener(&mut self) {
-        if self.stopped && !self.accept_armed {
-            self.listener = None;
-        }
-    }
-
     /// Give accepted connections the slots the core admits them to, up to the turn's
     /// budget, and start them.
-    fn admit(&mut self, core: &mut Core<ConnIo>) {
+    fn admit<T: Transport>(&mut self, core: &mut Core<ConnIo, T>) {
         let mut budget = ACCEPT_BUDGET;
         let new_io = |stream| ConnIo {
             stream,
@@ -283,38 +256,12 @@ impl UringDriver {
         }
         self.admit_more = budget == 0 && !self.overflow.is_empty();
     }
-
-    /// Keep the multishot accept posted while the core wants more connections; otherwise
-    /// cancel it, so that further connections wait in the backlog rather than being
-    /// accepted only to be held or closed. What one turn's completions accept before the
-    /// cancel takes effect still waits here.
-    fn arm_accept(&mut self, core: &Core<ConnIo>) {
-        self.accepting(!self.stopped && core.wants_accepts(self.overflow.len()));
-    }
-
-    fn accepting(&mut self, want: bool) {
-        if want
-            && !self.accept_armed
-            && let Some(listener) = &self.listener
-        {
-            let accept = opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
-                .flags(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
-                .build();
-            // SAFETY: an accept points at no memory of ours; the listener stays open until
-            // the accept's last completion (`release_listener`).
-            unsafe { self.uring.ring.push(accept.user_data(OP_ACCEPT)) };
-            self.accept_armed = true;
-        } else if !want && self.accept_armed && !self.accept_cancelling {
-            cancel(&mut self.uring.ring, OP_ACCEPT);
-            self.accept_cancelling = true;
-        }
-    }
 }
 
 /// Report `event`, then carry out actions (submitting operations) and report what
 /// finishes at once, until one has to wait for a completion.
 /// `limited`: receives end at the room the core gives (`probe::limited_receive`).
-fn drive(ring: &mut Ring, limited: bool, core: &mut Core<ConnIo>, token: Token, event: Event<'_>) {
+fn drive<T: Transport>(ring: &mut Ring, limited: bool, core: &mut Core<ConnIo, T>, token: Token, event: Event<'_>) {
     let mut event = event;
     loop {
         let Some(Step { action, room, io }) = core.step(token, event) else { return };

@@ -20,9 +20,16 @@ impl<C, T: Transport> Core<C, T> {
     /// Take a new connection (`peer`: its address, when `wants_peers`), or hand `io` back
     /// when every slot is taken (see `admit`). The driver then resumes it.
     pub fn accept(&mut self, io: C, peer: Option<SocketAddr>) -> Result<Token, C> {
+        self.accept_on(io, peer, 0)
+    }
+
+    /// `accept`, for a connection that came in on the shard's listener number `listener`
+    /// (which says its transport); `io` comes back also when the transport cannot start.
+    pub fn accept_on(&mut self, io: C, peer: Option<SocketAddr>, listener: usize) -> Result<Token, C> {
         if self.slots.len() >= self.max_conns {
             return Err(io);
         }
+        let Some(transport) = T::open(&mut self.shared, listener) else { return Err(io) };
         // Generations wrap below 2^24 so a token fits beside an opcode in 64 bits.
         self.generation = (self.generation + 1) & Token::GENERATION_MASK;
         let entry = self.slots.vacant_entry();
@@ -40,7 +47,7 @@ impl<C, T: Transport> Core<C, T> {
             idle_prev: NIL,
             idle_next: NIL,
             began: self.now_us,
-            transport: T::default(),
+            transport,
             io,
         });
         if let Some(log) = &mut self.access {
@@ -97,7 +104,7 @@ impl<C, T: Transport> Core<C, T> {
         let Slot { conn, transport, io, .. } = slot;
         let action = match next {
             Next::Receive => Action::Receive,
-            Next::Send => match conn.out.as_deref_mut().and_then(|out| transport.outbound(out)) {
+            Next::Send => match transport.outbound(conn.out.as_deref_mut()) {
                 Some(offer) => Action::Send(offer),
                 None => unreachable!("decide says Send only while output is queued"),
             },
@@ -126,6 +133,7 @@ impl<C, T: Transport> Core<C, T> {
         if let Some(out) = slot.conn.out {
             self.recycle(out);
         }
+        slot.transport.finish(&mut self.shared);
         Some(slot.io)
     }
 
@@ -133,8 +141,8 @@ impl<C, T: Transport> Core<C, T> {
     /// every operation): every loan is over, whatever its send came to.
     pub fn quiesced(&mut self) {
         for (_, slot) in self.slots.iter_mut() {
-            if let Some(out) = slot.conn.out.as_deref_mut().filter(|out| out.is_lent()) {
-                slot.transport.sent(0, out);
+            if slot.transport.lent(slot.conn.out.as_deref()) {
+                slot.transport.sent(0, slot.conn.out.as_deref_mut(), &mut self.shared);
             }
         }
     }
@@ -191,7 +199,8 @@ impl<C, T: Transport> Core<C, T> {
         let keys: Vec<usize> = self.slots.iter().map(|(key, _)| key).collect();
         for key in keys {
             if self.slots[key].phase != Phase::Closed {
-                let reset = self.slots[key].conn.out.is_some();
+                let slot = &self.slots[key];
+                let reset = slot.conn.out.is_some() || slot.transport.pending();
                 self.close(key, reset);
                 self.settle(key);
                 self.wake(key);

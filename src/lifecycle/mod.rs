@@ -195,9 +195,8 @@ pub struct Core<C, T: Transport = Plain> {
     /// one in or out of the pool allocates nothing.
     #[allow(clippy::vec_box)]
     pool: Vec<Box<Outgoing>>,
-    /// What a transport makes of received bytes, when they are not what the protocol
-    /// reads (TLS: plaintext).
-    inbound: Vec<u8>,
+    /// What the connections' transports share (TLS: configurations, buffers).
+    shared: T::Shared,
     wheel: timer::Wheel,
     due: Vec<Token>,
     generation: u32,
@@ -238,7 +237,7 @@ impl<C, T: Transport> Core<C, T> {
             max_conns,
             scratch: Outbox::default(),
             pool: Vec::new(),
-            inbound: Vec::new(),
+            shared: T::Shared::default(),
             wheel: timer::Wheel::new(now),
             due: Vec::new(),
             generation: 0,
@@ -261,6 +260,11 @@ impl<C, T: Transport> Core<C, T> {
         self.now_us = self.now_us.max(self.now * 1000);
         self.turn = self.turn.wrapping_add(1);
         self.ctx.tick(wall);
+    }
+
+    /// What the connections' transports share, for the shard to set up.
+    pub fn transports(&mut self) -> &mut T::Shared {
+        &mut self.shared
     }
 
     pub fn now(&self) -> Millis {

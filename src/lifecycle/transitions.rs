@@ -7,7 +7,7 @@ use super::timer::{NOT_FILED, tick_at_or_after};
 use super::{ANSWER_COST, Core, DRAIN_IDLE, Event, Flags, Next, Phase, TURN_BUDGET, Timer};
 use crate::conn::Conn;
 use crate::stats;
-use crate::transport::Transport;
+use crate::transport::{Inbound, Transport};
 
 impl<C, T: Transport> Core<C, T> {
     pub(super) fn apply(&mut self, key: usize, event: Event<'_>) {
@@ -30,41 +30,39 @@ impl<C, T: Transport> Core<C, T> {
                     // Lingering, or a last answer is queued: input is only drained.
                     return;
                 }
-                let mut inbound = std::mem::take(&mut self.inbound);
-                let data = slot.transport.inbound(data, &mut inbound);
-                if slot.conn.out.is_some() || slot.spent >= TURN_BUDGET {
-                    slot.conn.hold(data);
-                    slot.flags.set(Flags::UNPARSED, true);
-                } else {
-                    self.feed(key, data);
+                let mut shared = std::mem::take(&mut self.shared);
+                match slot.transport.inbound(data, &mut shared) {
+                    Inbound::Data([]) => {}
+                    Inbound::Data(data) if slot.conn.out.is_some() || slot.spent >= TURN_BUDGET => {
+                        slot.conn.hold(data);
+                        slot.flags.set(Flags::UNPARSED, true);
+                    }
+                    Inbound::Data(data) => self.feed(key, data),
+                    Inbound::Closed => slot.flags.set(Flags::PEER_EOF, true),
+                    Inbound::Failed => {
+                        // Nothing more is read; what the transport queued to say why goes out,
+                        // then the connection ends.
+                        slot.conn.closing = true;
+                        slot.flags.set(Flags::UNPARSED, false);
+                    }
                 }
-                self.inbound = inbound;
+                self.shared = shared;
             }
             Event::Sent(n) => {
                 slot.spent = slot.spent.saturating_add(n.min(TURN_BUDGET as usize) as u32);
                 stats::add(&self.ctx.stats.bytes_sent, n as u64);
+                let done = slot.transport.sent(n, slot.conn.out.as_deref_mut(), &mut self.shared);
                 if let Some(log) = &mut self.access {
-                    log.sent(key, n as u64, self.now_us);
+                    log.sent(key, done as u64, self.now_us);
                 }
-                let Some(out) = slot.conn.out.as_deref_mut() else { return };
-                slot.transport.sent(n, out);
                 if n > 0 && slot.timer == Timer::Send {
                     // Progress: the send deadline starts again (see `settle`).
                     slot.timer = Timer::None;
                 }
-                if out.is_empty()
-                    && let Some(out) = slot.conn.out.take()
-                {
-                    // Every answer in it has gone: their response time is now known.
-                    let ms = self.now_us.saturating_sub(slot.began) / 1000;
-                    self.ctx.stats.latency(ms, u64::from(out.responses()));
-                    self.recycle(out);
-                }
+                self.sent_all(key);
             }
             Event::SendFailed => {
-                if let Some(out) = slot.conn.out.as_deref_mut() {
-                    slot.transport.sent(0, out);
-                }
+                slot.transport.sent(0, slot.conn.out.as_deref_mut(), &mut self.shared);
                 self.close(key, false);
             }
             Event::PeerClosed if slot.phase == Phase::Open => slot.flags.set(Flags::PEER_EOF, true),
@@ -80,6 +78,21 @@ impl<C, T: Transport> Core<C, T> {
         }
     }
 
+    /// Once the connection's output has all gone (the transport's too), time its answers
+    /// and let the queue go.
+    fn sent_all(&mut self, key: usize) {
+        let slot = &mut self.slots[key];
+        if slot.conn.out.as_ref().is_some_and(|out| out.is_empty())
+            && !slot.transport.pending()
+            && let Some(out) = slot.conn.out.take()
+        {
+            // Every answer in it has gone: their response time is now known.
+            let ms = self.now_us.saturating_sub(slot.began) / 1000;
+            self.ctx.stats.latency(ms, u64::from(out.responses()));
+            self.recycle(out);
+        }
+    }
+
     /// Answer what can be answered now, and say what the driver does next.
     pub(super) fn decide(&mut self, key: usize) -> Next {
         loop {
@@ -90,10 +103,31 @@ impl<C, T: Transport> Core<C, T> {
                 Phase::Lingering => return Next::Drain,
                 Phase::Open => {}
             }
-            if slot.conn.out.is_some() {
-                return Next::Send;
+            if slot.conn.out.is_some() || slot.transport.pending() {
+                let mut shared = std::mem::take(&mut self.shared);
+                let prepared = slot.transport.prepare(slot.conn.out.as_deref_mut(), &mut shared);
+                self.shared = shared;
+                let slot = &mut self.slots[key];
+                if prepared.is_err() {
+                    self.close(key, true);
+                    continue;
+                }
+                if slot.transport.ready(slot.conn.out.as_deref()) {
+                    return Next::Send;
+                }
+                if slot.conn.out.as_ref().is_some_and(|out| !out.is_empty()) {
+                    // Output the transport can neither send nor drop: end it rather than spin.
+                    self.close(key, true);
+                } else {
+                    // The transport took all of it and has sent it (or dropped it, failed).
+                    self.sent_all(key);
+                }
+                continue;
             }
             if slot.conn.closing {
+                if slot.transport.close_notify() {
+                    continue;
+                }
                 return Next::Shutdown;
             }
             let spent = slot.spent >= TURN_BUDGET;
@@ -144,6 +178,11 @@ impl<C, T: Transport> Core<C, T> {
     pub(super) fn log_records(&mut self, key: usize) {
         if let (Some(log), Some(records)) = (&mut self.access, &mut self.ctx.records) {
             let slot = &self.slots[key];
+            if !records.is_empty()
+                && let Some(tls) = slot.transport.describe()
+            {
+                log.secure(key, tls);
+            }
             for record in records.drain(..) {
                 log.queued(key, record, slot.began, self.ctx.now);
             }
@@ -158,10 +197,10 @@ impl<C, T: Transport> Core<C, T> {
         let timer = match slot.phase {
             Phase::Closed => Timer::None,
             Phase::Lingering => Timer::Linger,
-            Phase::Open if slot.conn.out.is_some() => Timer::Send,
+            Phase::Open if slot.conn.out.is_some() || slot.transport.pending() => Timer::Send,
             // A last answer went out; the driver shuts our side at once.
             Phase::Open if slot.conn.closing => Timer::Linger,
-            Phase::Open if slot.conn.mid_request() => Timer::Request,
+            Phase::Open if slot.conn.mid_request() || slot.transport.handshaking() => Timer::Request,
             Phase::Open => Timer::Idle,
         };
         // Only a keep-alive connection between requests is evictable: a new one may have

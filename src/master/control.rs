@@ -8,7 +8,8 @@ use super::*;
 impl Master {
     /// Start the first generation, then supervise until stopped. `Err` with the exit code
     /// when the server cannot start at all.
-    pub(super) fn start(&mut self, mut signals: Signals, addr: std::net::SocketAddr) -> Result<(), i32> {
+    /// `addrs`: every listener's address as bound, TLS or not, for the start's lines.
+    pub(super) fn start(&mut self, mut signals: Signals, addrs: &[(std::net::SocketAddr, bool)]) -> Result<(), i32> {
         for index in 0..self.slots.len() {
             if let Err(e) = self.spawn(index, 1) {
                 log::error(format_args!("cannot start shard {index}: {e}"));
@@ -18,6 +19,9 @@ impl Master {
         }
         loop {
             self.wait_for_reports();
+            if let Some(keys) = &mut self.tickets {
+                keys.advance(unix_now());
+            }
             for signal in signals.pending() {
                 let name = if signal == SIGUSR2 { "SIGUSR2" } else { "SIGHUP" };
                 match signal {
@@ -58,11 +62,12 @@ impl Master {
                 if self.workers.iter().all(|w| w.serving) {
                     self.serving = true;
                     self.publish();
-                    log::info(format_args!(
-                        "listening on http://{addr} ({}, backend {})",
-                        log::count(self.slots.len() as u64, "shard"),
-                        backend_name(self.backend)
-                    ));
+                    // Every shard takes new connections before the line says so: a shard
+                    // down from then on is one the next steer has to steer away from.
+                    self.steer();
+                    for line in listen::listening_lines(addrs, self.slots.len(), backend_name(self.backend)) {
+                        log::info(format_args!("{line}"));
+                    }
                     self.notify.send("READY=1");
                 }
             }
@@ -167,7 +172,7 @@ impl Master {
         // The shards' copies of the listeners are the last: once each shard has taken
         // what its queue holds and closed its copy, new connections are refused.
         for slot in &mut self.slots {
-            slot.listener = None;
+            slot.listeners.clear();
             slot.restart_at = None;
         }
         if immediate {

@@ -1,28 +1,32 @@
-//! The master: validate, bind one SO_REUSEPORT listener per shard and keep it for the
-//! server's life, run each shard as a worker process (its own fd table and RLIMIT_NOFILE;
-//! a crash takes one shard, not the server), and supervise them.
+//! The master: validate, bind one SO_REUSEPORT listener per shard for each address (plain
+//! and TLS, `listen`) and keep them for the server's life, run each shard as a worker
+//! process (its own fd table and RLIMIT_NOFILE; a crash takes one shard, not the server),
+//! and supervise them.
 //!
-//! - A shard that dies is replaced at once with its index, core and listener, so what
-//!   waits in its accept queue is served by the replacement instead of being reset; one
+//! - A shard that dies is replaced at once with its index, core and listeners, so what
+//!   waits in its accept queues is served by the replacement instead of being reset; one
 //!   that keeps dying is restarted with a growing delay.
 //! - SIGTERM or SIGINT drains every shard (`Shard::run`) and exits 0 once they have; a
 //!   second one, or SIGQUIT, stops them at once.
 //! - SIGHUP starts a new generation of shards from the executable on disk on the same
 //!   listeners, waits until each says it serves, then drains the old generation; a new
-//!   generation that fails to start is stopped and the old one keeps serving.
+//!   generation that fails to start is stopped and the old one keeps serving. With TLS,
+//!   certificates that would not load refuse the reload, and the session-ticket keys stay.
 //! - With `NOTIFY_SOCKET` set (systemd `Type=notify`) the master reports READY, RELOADING
 //!   and STOPPING.
 //!
 //! The master's loop wakes at least every `TICK`: on a shard's report that it serves (a
 //! line on a pipe every shard inherits), on a signal, or at the tick, when it reads signals
 //! and reaps exits. It never waits on a client: the status listener has a thread of its
-//! own (`status_port`), which reads what the loop publishes. Here: start-up and spawning;
-//! `control` the loop and stops; `supervise` exits, restarts and reloads; `status` what
-//! the status listener answers; `notify` systemd; `worker` what a shard process runs.
+//! own (`status_port`), which reads what the loop publishes. Here: start-up; `listen` the
+//! listeners, the start's lines, certificates and ticket keys; `control` the loop and
+//! stops; `supervise` spawning, exits, restarts and reloads; `status` what the status
+//! listener answers; `notify` systemd; `worker` what a shard process runs.
 
 #![forbid(unsafe_code)]
 
 mod control;
+mod listen;
 mod notify;
 mod pid_file;
 mod status;
@@ -44,7 +48,7 @@ use crate::driver::epoll::EpollDriver;
 use crate::driver::uring::{self, UringDriver};
 use crate::driver::{Backend, Driver, Sizing, sys};
 // The names by which a worker takes its inherited descriptors (`sys::take_inherited`).
-use crate::driver::sys::{LISTEN_FD_ENV, READY_FD_ENV, STATS_BLOCKS_ENV, STATS_FD_ENV};
+use crate::driver::sys::{LISTEN_FD_ENV, READY_FD_ENV, STATS_BLOCKS_ENV, STATS_FD_ENV, TICKETS_FD_ENV};
 use crate::files::{Cache, Root};
 use crate::log;
 use crate::shard::{Shard, Stop};
@@ -58,7 +62,7 @@ use signal_hook::iterator::Signals;
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{self, PipeReader, PipeWriter, Read, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
@@ -137,23 +141,24 @@ pub fn run(config: &Config) -> i32 {
     if let Err(e) = tuning::raise_nofile(plan.nofile) {
         log::warn(format_args!("cannot set RLIMIT_NOFILE to {}: {e}", plan.nofile));
     }
-    let listeners = match bind_all(config, shards) {
-        Ok(l) => l,
-        Err(e) => {
-            // `make run` passes LISTEN= as --listen: name what the person typed.
-            let flag = if std::env::var_os("MAKELEVEL").is_some() { "LISTEN=ADDR:PORT" } else { "--listen ADDR:PORT" };
-            let why = match e.kind() {
-                io::ErrorKind::AddrInUse => format!("the address is in use; stop what holds it, or pass {flag}"),
-                io::ErrorKind::AddrNotAvailable => format!("no such local address; pass {flag} with one of this host"),
-                io::ErrorKind::PermissionDenied => {
-                    "permission denied; use a port above 1023, or run with CAP_NET_BIND_SERVICE".to_string()
-                }
-                _ => format!("{e}; pass {flag} with a free local address"),
-            };
-            return fail(format_args!("cannot listen on {}: {why}", config.listen));
-        }
+    let cert_sources = config.has_tls().then(|| config.cert_sources());
+    if let Some(sources) = &cert_sources
+        && let Err(why) = listen::check_certificates(sources)
+    {
+        return fail(why);
+    }
+    let tickets = match config.has_tls().then(crate::tls::TicketKeys::generate).transpose() {
+        Ok(keys) => keys,
+        Err(e) => return fail(format_args!("cannot make the TLS session-ticket keys: {e}")),
     };
-    let addr = listeners[0].local_addr().unwrap_or(config.listen);
+    let listeners = match listen::bind_all(config, shards) {
+        Ok(l) => l,
+        Err(why) => return fail(why),
+    };
+    // As bound: port 0 resolved.
+    let addrs: Vec<(SocketAddr, bool)> = (listeners[0].iter().zip(config.listeners()))
+        .map(|(listener, (asked, tls))| (listener.local_addr().unwrap_or(asked), tls))
+        .collect();
     if config.access_log != "off"
         && let Err(e) = sys::LogFile::open(&config.access_log)
     {
@@ -226,12 +231,7 @@ pub fn run(config: &Config) -> i32 {
         grace: Duration::from_secs(config.shutdown_timeout),
         slots: listeners
             .into_iter()
-            .map(|listener| Slot {
-                listener: Some(listener),
-                deaths: VecDeque::new(),
-                backoff: BACKOFF_FIRST,
-                restart_at: None,
-            })
+            .map(|listeners| Slot { listeners, deaths: VecDeque::new(), backoff: BACKOFF_FIRST, restart_at: None })
             .collect(),
         workers: Vec::new(),
         generation: 1,
@@ -251,35 +251,23 @@ pub fn run(config: &Config) -> i32 {
         said_down: false,
         down: String::new(),
         shard_states: Vec::new(),
+        cert_sources,
+        tickets,
     };
     let pid_file = match config.pid_file.as_deref().map(pid_file::PidFile::write).transpose() {
         Ok(file) => file,
         Err(e) => return fail(format_args!("{e}")),
     };
-    let code = master.start(signals, addr).err().unwrap_or(0);
+    let code = master.start(signals, &addrs).err().unwrap_or(0);
     drop(pid_file);
     code
 }
 
-fn bind_all(config: &Config, shards: usize) -> io::Result<Vec<TcpListener>> {
-    let mut addr = config.listen;
-    if addr.port() != 0 {
-        sys::check_port_free(addr)?;
-    }
-    let mut listeners = Vec::with_capacity(shards);
-    for _ in 0..shards {
-        let listener = sys::reuseport_listener(addr)?;
-        // Port 0 is resolved once; the other shards join that port.
-        addr = listener.local_addr()?;
-        listeners.push(listener);
-    }
-    Ok(listeners)
-}
-
-/// One shard's place: its listener, held for the server's life, and its record of deaths.
+/// One shard's place: its listeners, held for the server's life, and its record of deaths.
 struct Slot {
-    /// `None` once the server stops: the shards' copies are then the last.
-    listener: Option<TcpListener>,
+    /// By listener number; none once the server stops: the shards' copies are then the
+    /// last.
+    listeners: Vec<TcpListener>,
     deaths: VecDeque<Instant>,
     /// The delay before the next restart of a shard that keeps dying.
     backoff: Duration,
@@ -349,70 +337,14 @@ struct Master {
     down: String,
     /// Each shard's state, as published.
     shard_states: Vec<String>,
+    /// Where the certificates come from, with a TLS listener: loaded again at each reload.
+    cert_sources: Option<crate::tls::CertSources>,
+    /// The session-ticket keys every shard seals with, with a TLS listener: made once,
+    /// moved on in the loop, handed to each worker at its start.
+    tickets: Option<crate::tls::TicketKeys>,
 }
 
 impl Master {
-    /// Start a worker for shard `index` of `generation` on the shard's listener.
-    pub(super) fn spawn(&mut self, index: usize, generation: u32) -> io::Result<u32> {
-        let Some(listener) = &self.slots[index].listener else {
-            return Err(io::Error::other("the server is stopping"));
-        };
-        sys::set_inheritable(listener, true)?;
-        sys::set_inheritable(&self.ready_tx, true)?;
-        sys::set_inheritable(&self.stats_fd, true)?;
-        let block = self.free_block(index);
-        let child = Command::new(&self.exe)
-            .args(&self.args)
-            .arg("--worker")
-            .arg(index.to_string())
-            .env(LISTEN_FD_ENV, listener.as_raw_fd().to_string())
-            .env(READY_FD_ENV, self.ready_tx.as_raw_fd().to_string())
-            .env(MASTER_PID_ENV, std::process::id().to_string())
-            .env(BACKEND_ENV, backend_name(self.backend))
-            .env(MAX_CONNS_ENV, self.per_shard.to_string())
-            .env(GENERATION_ENV, generation.to_string())
-            .env(STATS_FD_ENV, self.stats_fd.as_raw_fd().to_string())
-            .env(STATS_BLOCKS_ENV, stats::blocks(self.slots.len()).to_string())
-            .env(STATS_BLOCK_ENV, block.to_string())
-            .env_remove("NOTIFY_SOCKET")
-            .spawn();
-        sys::set_inheritable(listener, false)?;
-        sys::set_inheritable(&self.ready_tx, false)?;
-        sys::set_inheritable(&self.stats_fd, false)?;
-        let child = child?;
-        let pid = child.id();
-        let counters = &self.stats[block];
-        counters.pid.store(u64::from(pid), Ordering::Relaxed);
-        counters.generation.store(u64::from(generation), Ordering::Relaxed);
-        counters.started.store(unix_now(), Ordering::Relaxed);
-        let started = Instant::now();
-        let serving = false;
-        self.workers.push(Worker {
-            index,
-            generation,
-            block,
-            child,
-            started,
-            serving,
-            stopped: false,
-            kill_at: None,
-            killed: false,
-        });
-        Ok(pid)
-    }
-
-    /// A block of shard `index` that no living worker counts in; when every one is taken
-    /// (more generations draining than `BLOCKS_PER_SHARD` allows for), the one of its
-    /// oldest worker, shared until both have exited (`supervise::reap`).
-    fn free_block(&self, index: usize) -> usize {
-        let shards = self.slots.len();
-        let mut blocks = stats::blocks_of(index, shards);
-        blocks.find(|&b| self.workers.iter().all(|w| w.block != b)).unwrap_or_else(|| {
-            let oldest = self.workers.iter().filter(|w| w.index == index).min_by_key(|w| w.started);
-            oldest.map_or(index, |w| w.block)
-        })
-    }
-
     /// Tell the status listener's thread what the server is doing now: at each change, before
     /// the line that logs it, so whoever reads that line and asks `/healthz` sees the change.
     pub(super) fn publish(&self) {

@@ -8,7 +8,7 @@ use super::status_history::Interval;
 use super::status_page::page;
 use crate::http::response::{self, Persistence};
 use crate::http::{Limits, Method, Status, parse};
-use crate::stats::{ERROR_STATUSES, LATENCY_MS, ShardStats, get};
+use crate::stats::{ERROR_STATUSES, HANDSHAKES, LATENCY_MS, ShardStats, get};
 use std::fmt::Write as _;
 
 /// What the master knows at the moment of a request.
@@ -104,7 +104,7 @@ fn one(v: u64) -> Vec<(String, u64)> {
     vec![(String::new(), v)]
 }
 
-const FAMILIES: [Family; 9] = [
+const FAMILIES: [Family; 11] = [
     Family { name: "connections_open", help: "Connections held now.", gauge: true, values: |s| one(s.open()) },
     Family {
         name: "connections_accepted_total",
@@ -148,6 +148,20 @@ const FAMILIES: [Family; 9] = [
         gauge: false,
         values: |s| {
             ERROR_STATUSES.iter().zip(&s.parse_errors).map(|(c, v)| (format!("status=\"{c}\""), get(v))).collect()
+        },
+    },
+    Family {
+        name: "tls_connections_open",
+        help: "TLS connections held now.",
+        gauge: true,
+        values: |s| one(s.tls_open()),
+    },
+    Family {
+        name: "tls_handshakes_total",
+        help: "TLS handshakes by outcome: full, resumed, or why it failed.",
+        gauge: false,
+        values: |s| {
+            HANDSHAKES.iter().zip(&s.tls_handshakes).map(|(k, v)| (format!("result=\"{k}\""), get(v))).collect()
         },
     },
     Family {

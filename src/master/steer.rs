@@ -1,5 +1,6 @@
 //! Which shards new connections go to, and what the status port says of the shards: the
-//! master's side of `driver::sys::steer_to`, redone at every turn of its loop.
+//! master's side of `driver::sys::steer_to`, redone at every turn of its loop, for every
+//! listener's address (each its own SO_REUSEPORT group).
 
 use super::*;
 
@@ -8,7 +9,8 @@ impl Master {
     /// in a crash-loop backoff, or its replacement not serving yet), and say which are
     /// down and why for `/healthz`, `/status` and `/metrics`.
     pub(super) fn steer(&mut self) {
-        let Some(listener) = self.slots.first().and_then(|s| s.listener.as_ref()) else { return };
+        // One socket of each address's group names the group.
+        let Some(groups) = self.slots.first().map(|s| &s.listeners).filter(|l| !l.is_empty()) else { return };
         let serving = |i: usize| self.workers.iter().any(|w| w.index == i && w.serving && !w.stopped);
         let up: Vec<u16> = (0..self.slots.len()).filter(|&i| serving(i)).map(|i| i as u16).collect();
         let now = Instant::now();
@@ -51,7 +53,8 @@ impl Master {
         // All up: no program, the kernel spreads connections as it does by itself. None up
         // (only while starting or stopping): no program either; they wait, not refused.
         let steer: &[u16] = if up.len() == self.slots.len() { &[] } else { &up };
-        match sys::steer_to(listener, steer) {
+        // Every group, even past one that fails: the first error is said.
+        match groups.iter().map(|listener| sys::steer_to(listener, steer)).fold(Ok(()), Result::and) {
             Ok(()) if !self.down.is_empty() && self.serving => {
                 self.said_down = true;
                 log::warn(format_args!("new connections go to shards {up:?} only: {}", self.down))

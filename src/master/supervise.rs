@@ -1,10 +1,87 @@
-//! Supervision and reloads: a shard that exits is logged and, unless it was told to stop,
-//! replaced (at once, or after a backoff when it keeps dying); a reload starts a new
-//! generation and drains the old one once the new one serves.
+//! Supervision and reloads: a worker is started with what it inherits (`spawn`); a shard
+//! that exits is logged and, unless it was told to stop, replaced (at once, or after a
+//! backoff when it keeps dying); a reload starts a new generation and drains the old one
+//! once the new one serves.
 
 use super::*;
 
 impl Master {
+    /// Start a worker for shard `index` of `generation` on the shard's listeners.
+    pub(super) fn spawn(&mut self, index: usize, generation: u32) -> io::Result<u32> {
+        let listeners = &self.slots[index].listeners;
+        if listeners.is_empty() {
+            return Err(io::Error::other("the server is stopping"));
+        }
+        // Dropped (closed) once the worker has its copy.
+        let tickets = self.tickets_memfd()?;
+        if let Some(fd) = &tickets {
+            sys::set_inheritable(fd, true)?;
+        }
+        for listener in listeners {
+            sys::set_inheritable(listener, true)?;
+        }
+        sys::set_inheritable(&self.ready_tx, true)?;
+        sys::set_inheritable(&self.stats_fd, true)?;
+        let fds: Vec<String> = listeners.iter().map(|l| l.as_raw_fd().to_string()).collect();
+        let block = self.free_block(index);
+        let mut command = Command::new(&self.exe);
+        if let Some(fd) = &tickets {
+            command.env(TICKETS_FD_ENV, fd.as_raw_fd().to_string());
+        }
+        let child = command
+            .args(&self.args)
+            .arg("--worker")
+            .arg(index.to_string())
+            .env(LISTEN_FD_ENV, fds.join(","))
+            .env(READY_FD_ENV, self.ready_tx.as_raw_fd().to_string())
+            .env(MASTER_PID_ENV, std::process::id().to_string())
+            .env(BACKEND_ENV, backend_name(self.backend))
+            .env(MAX_CONNS_ENV, self.per_shard.to_string())
+            .env(GENERATION_ENV, generation.to_string())
+            .env(STATS_FD_ENV, self.stats_fd.as_raw_fd().to_string())
+            .env(STATS_BLOCKS_ENV, stats::blocks(self.slots.len()).to_string())
+            .env(STATS_BLOCK_ENV, block.to_string())
+            .env_remove("NOTIFY_SOCKET")
+            .spawn();
+        for listener in listeners {
+            sys::set_inheritable(listener, false)?;
+        }
+        sys::set_inheritable(&self.ready_tx, false)?;
+        sys::set_inheritable(&self.stats_fd, false)?;
+        let child = child?;
+        let pid = child.id();
+        let counters = &self.stats[block];
+        counters.pid.store(u64::from(pid), Ordering::Relaxed);
+        counters.generation.store(u64::from(generation), Ordering::Relaxed);
+        counters.started.store(unix_now(), Ordering::Relaxed);
+        let started = Instant::now();
+        let serving = false;
+        self.workers.push(Worker {
+            index,
+            generation,
+            block,
+            child,
+            started,
+            serving,
+            stopped: false,
+            kill_at: None,
+            killed: false,
+        });
+        Ok(pid)
+    }
+
+    /// A block of shard `index` that no living worker counts in; when every one is taken
+    /// (more generations draining than `BLOCKS_PER_SHARD` allows for), the one of its
+    /// oldest worker, shared until both have exited (`supervise::reap`).
+    fn free_block(&self, index: usize) -> usize {
+        let shards = self.slots.len();
+        let mut blocks = stats::blocks_of(index, shards);
+        blocks.find(|&b| self.workers.iter().all(|w| w.block != b)).unwrap_or_else(|| {
+            let oldest = self.workers.iter().filter(|w| w.index == index).min_by_key(|w| w.started);
+            oldest.map_or(index, |w| w.block)
+        })
+    }
+
     /// Collect the workers that exited: log each, replace a dead shard of the serving
     /// generation, and fail a reload whose new shard died before serving.
     pub(super) fn reap(&mut self) {
@@ -89,8 +166,12 @@ impl Master {
         }
     }
 
-    /// SIGHUP: a new generation of every shard from the executable on disk.
+    /// SIGHUP: a new generation of every shard from the executable on disk, unless the
+    /// certificates would not load.
     pub(super) fn reload(&mut self) {
+        if !self.certificates_reload() {
+            return;
+        }
         let generation = self.generation + 1;
         self.reload = Some(Reload { generation, started: Instant::now() });
         self.publish();

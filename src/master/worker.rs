@@ -1,8 +1,10 @@
 //! A worker process: what `c10k-server --worker N` runs, started by the master.
 
 use super::*;
+use crate::tls;
+use crate::transport::Transport;
 
-/// A worker process: take the inherited listener, pin to a core, say it serves, serve
+/// A worker process: take the inherited listeners, pin to a core, say it serves, serve
 /// until told to stop.
 pub fn run_worker(config: &Config, index: usize) -> i32 {
     log::set_who(format!("shard {index}"));
@@ -55,8 +57,15 @@ pub fn run_worker(config: &Config, index: usize) -> i32 {
     }
 }
 
+/// Serve as shard `config.worker` on the inherited listeners: plain only (`Plain`, no cost),
+/// or with TLS listeners among them (`tls::Mixed`, plain or TLS by listener).
 fn serve<D: Driver>(config: &Config, inherited: sys::Inherited, core: &str, stop: &Stop) -> io::Result<()> {
-    let sys::Inherited { listener, mut ready, stats } = inherited;
+    let sys::Inherited { listeners, ready, stats, tickets } = inherited;
+    let tls_listeners: Vec<bool> = config.listeners().iter().map(|&(_, tls)| tls).collect();
+    if listeners.len() != tls_listeners.len() {
+        let (got, want) = (listeners.len(), tls_listeners.len());
+        return Err(io::Error::other(format!("inherited {got} listeners for the {want} configured")));
+    }
     let root = Root::open(&config.root)
         .map_err(|e| io::Error::new(e.kind(), format!("--root {}: {e}", config.root.display())))?;
     let mut ctx = Context::new(root, Cache::new(4096, 64 << 20), config.limits());
@@ -68,7 +77,29 @@ fn serve<D: Driver>(config: &Config, inherited: sys::Inherited, core: &str, stop
     }
     let max_conns = std::env::var(MAX_CONNS_ENV).ok().and_then(|n| n.parse().ok()).unwrap_or(1024);
     let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };
-    let mut shard = Shard::<D>::new(listener, ctx, config.timeouts(), sizing)?;
+    if !tls_listeners.contains(&true) {
+        let shard = Shard::<D>::new(listeners, ctx, config.timeouts(), sizing)?;
+        return run_shard(shard, config, ready, core, stop);
+    }
+    // Before the shard takes anything of the kernel's: a shard that cannot serve TLS fails
+    // its start, and the master says why.
+    let certs = tls::Certificates::load(&config.cert_sources()).map_err(io::Error::other)?;
+    let keys = tickets.ok_or_else(|| io::Error::other("the master handed no TLS session-ticket keys"))?;
+    let keys = tls::TicketKeys::decode(&keys).map_err(|e| io::Error::other(format!("the ticket keys: {e}")))?;
+    let shared = tls::Shared::new(certs, keys, tls_listeners, ctx.stats).map_err(io::Error::other)?;
+    let mut shard = Shard::<D, tls::Mixed>::new(listeners, ctx, config.timeouts(), sizing)?;
+    *shard.transports() = shared;
+    run_shard(shard, config, ready, core, stop)
+}
+
+/// Log access if asked, say the shard serves, and serve until told to stop.
+fn run_shard<D: Driver, T: Transport>(
+    mut shard: Shard<D, T>,
+    config: &Config,
+    mut ready: std::fs::File,
+    core: &str,
+    stop: &Stop,
+) -> io::Result<()> {
     if config.access_log != "off" {
         let file = sys::LogFile::open(&config.access_log)
             .map_err(|e| io::Error::new(e.kind(), format!("--access-log {}: {e}", config.access_log)))?;

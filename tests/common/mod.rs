@@ -142,7 +142,10 @@ impl Drop for TempDir {
 /// A running server; killed (SIGTERM, then SIGKILL) on drop.
 pub struct Server {
     pub child: Child,
+    /// The plain listener's address; with only TLS listeners, the last HTTPS one.
     pub addr: SocketAddr,
+    /// The HTTPS listeners' addresses (`--tls-listen`), in the order given.
+    pub tls_addrs: Vec<SocketAddr>,
     /// Lines the server printed (stdout and stderr) before it was ready.
     pub banner: Vec<String>,
     /// The lines it prints from then on, stdout and stderr (which also goes to the test's
@@ -152,7 +155,9 @@ pub struct Server {
 
 impl Server {
     /// Start the binary with `--listen 127.0.0.1:0 --root ROOT --shards 1` plus `extra`,
-    /// and wait for its `listening on` line.
+    /// and wait for its `listening on` line. With `--tls-listen` in `extra`, no `--listen`
+    /// is added (pass `--listen 127.0.0.1:0` too for both), and `tls_addrs` has the HTTPS
+    /// addresses.
     pub fn start(root: &Path, extra: &[&str]) -> Server {
         Self::start_with_nofile(root, extra, None)
     }
@@ -168,7 +173,11 @@ impl Server {
             assert!(nofile.is_none() && env.is_empty(), "a model takes no limits or environment");
             return Self::start_model(model, root, extra);
         }
-        let mut args: Vec<String> = vec!["--listen".into(), "127.0.0.1:0".into(), "--root".into()];
+        let tls_only = extra.contains(&"--tls-listen") && !extra.contains(&"--listen");
+        let mut args: Vec<String> = match tls_only {
+            true => vec!["--root".into()],
+            false => vec!["--listen".into(), "127.0.0.1:0".into(), "--root".into()],
+        };
         args.push(root.display().to_string());
         if !extra.contains(&"--backend") {
             args.extend(["--backend".into(), backend()]);
@@ -188,10 +197,22 @@ impl Server {
             }
         };
         command.envs(env.iter().copied()).args(&args);
-        // The master's own line, `TIME c10k-server[PID] master: listening on http://ADDR (…)`.
-        let (mut server, deadline) = Self::spawn_until_listening(command, |line| {
+        // The master's own line, `TIME c10k-server[PID] master: listening on http://ADDR (…)`,
+        // after one `listening on https://ADDR (TLS)` per TLS listener; with no plain one, the
+        // last HTTPS line is the one that names the shards, `(TLS, N shards, backend B)`.
+        let plain: fn(&str) -> Option<String> = |line| {
             text(line).strip_prefix("listening on http://").map(|rest| rest.split_whitespace().next().unwrap().into())
-        });
+        };
+        let last_tls: fn(&str) -> Option<String> = |line| {
+            let rest = text(line).strip_prefix("listening on https://")?.to_string();
+            rest.contains(" shard").then(|| rest.split_whitespace().next().unwrap().into())
+        };
+        let (mut server, deadline) = Self::spawn_until_listening(command, if tls_only { last_tls } else { plain });
+        server.tls_addrs = server
+            .banner
+            .iter()
+            .filter_map(|l| text(l).strip_prefix("listening on https://")?.split_whitespace().next()?.parse().ok())
+            .collect();
         let (banner, rx) = (&mut server.banner, &server.lines);
         // Each shard says it serves before the master says it listens.
         while banner.iter().filter(|l| parse_shard_line(l).is_some()).count() < shards {
@@ -232,7 +253,7 @@ impl Server {
                 break addr.parse().unwrap();
             }
         };
-        (Server { child, addr, banner, lines }, deadline)
+        (Server { child, addr, tls_addrs: Vec::new(), banner, lines }, deadline)
     }
 
     /// The first line printed from now on whose log text satisfies `want`; panics after

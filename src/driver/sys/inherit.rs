@@ -1,12 +1,12 @@
-//! What a worker inherits from the master across exec: its shard's listener, the pipe it
-//! says "serving" on, and the shared counters' memfd, each named by descriptor number in
-//! the worker's environment. Owning a descriptor by its number is unsound in general
+//! What a worker inherits from the master across exec: its shard's listeners, the pipe it
+//! says "serving" on, the shared counters' memfd and, with TLS, a sealed memfd of the
+//! session-ticket keys, each named by descriptor number in the worker's environment. Owning a descriptor by its number is unsound in general
 //! (something else may own that number), so the unsafe claims stay private here and the
 //! one public entry point, `take_inherited`, makes them once per process, only for the
 //! numbers the master wrote into the environment, and only after checking that each is
 //! open, inherited (not close-on-exec) and of the kind it should be.
 
-use super::memfd::map_stats;
+use super::memfd::{map_stats, read_sealed};
 use crate::stats::ShardStats;
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::sys::socket::{self, SockType, sockopt};
@@ -17,13 +17,18 @@ use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The environment through which the master names a worker's descriptors.
+/// The environment through which the master names a worker's descriptors: its listeners,
+/// comma-separated, in the order of their listener numbers (`Config::listeners`).
 pub const LISTEN_FD_ENV: &str = "C10K_LISTEN_FD";
 /// The pipe a worker writes its pid to, as a line, once it serves.
 pub const READY_FD_ENV: &str = "C10K_READY_FD";
 /// The shared counters (a memfd of one `ShardStats` per shard) and how many blocks it holds.
 pub const STATS_FD_ENV: &str = "C10K_STATS_FD";
 pub const STATS_BLOCKS_ENV: &str = "C10K_STATS_BLOCKS";
+/// The session-ticket keys (`tls::TicketKeys::encode`), in a memfd sealed against writes
+/// (`sealed_memfd`): in memory only the master and the worker share, never in the
+/// environment or a file another process could read.
+pub const TICKETS_FD_ENV: &str = "C10K_TICKETS_FD";
 
 /// Whether this process may hold this descriptor across exec.
 pub fn set_inheritable(fd: &impl AsFd, inheritable: bool) -> io::Result<()> {
@@ -32,13 +37,16 @@ pub fn set_inheritable(fd: &impl AsFd, inheritable: bool) -> io::Result<()> {
     Ok(())
 }
 
-/// What a worker inherited, owned: the listener non-blocking, and all of it close-on-exec
+/// What a worker inherited, owned: the listeners non-blocking, and all of it close-on-exec
 /// again so a later exec passes none of it on.
 pub struct Inherited {
-    pub listener: TcpListener,
+    /// By listener number.
+    pub listeners: Vec<TcpListener>,
     pub ready: std::fs::File,
     /// The counters of every shard, when the master shares them.
     pub stats: Option<&'static [ShardStats]>,
+    /// The session-ticket keys' bytes, when the master hands them (a TLS listener).
+    pub tickets: Option<Vec<u8>>,
 }
 
 /// Set once the environment's descriptors were taken: the numbers stay in the environment
@@ -50,10 +58,18 @@ static TAKEN: AtomicBool = AtomicBool::new(false);
 /// descriptors that are not what they should be, or when they were taken already.
 pub fn take_inherited() -> io::Result<Option<Inherited>> {
     let var = |name| std::env::var(name).ok().and_then(|v| v.parse::<RawFd>().ok());
-    let (Some(listen_fd), Some(ready_fd)) = (var(LISTEN_FD_ENV), var(READY_FD_ENV)) else {
+    let (Some(listen_fds), Some(ready_fd)) = (std::env::var(LISTEN_FD_ENV).ok(), var(READY_FD_ENV)) else {
         return Ok(None);
     };
+    let listen_fds: Vec<RawFd> = match listen_fds.split(',').map(str::parse).collect() {
+        Ok(fds) => fds,
+        Err(_) => {
+            let why = format!("{LISTEN_FD_ENV}={listen_fds:?}: not a comma-separated list of descriptor numbers");
+            return Err(io::Error::new(ErrorKind::InvalidInput, why));
+        }
+    };
     let stats_fd = var(STATS_FD_ENV);
+    let tickets_fd = var(TICKETS_FD_ENV);
     let blocks = std::env::var(STATS_BLOCKS_ENV).ok().and_then(|n| n.parse::<usize>().ok());
     if TAKEN.swap(true, Ordering::SeqCst) {
         return Err(io::Error::other("the inherited descriptors were taken already"));
@@ -63,16 +79,17 @@ pub fn take_inherited() -> io::Result<Option<Inherited>> {
     // can change the environment since (Rust 2024), and `TAKEN` makes this the one time
     // the process claims them, so nothing else here owns them. `claim` refuses any that
     // is closed, close-on-exec (opened here, not inherited) or of the wrong kind.
-    let (listener, ready, stats) = unsafe {
-        let listener = inherited_listener(listen_fd)?;
+    let (listeners, ready, stats, tickets) = unsafe {
+        let listeners = listen_fds.into_iter().map(|fd| inherited_listener(fd)).collect::<io::Result<Vec<_>>>()?;
         let ready = inherited_pipe(ready_fd)?;
         let stats = match (stats_fd, blocks) {
             (Some(fd), Some(blocks)) => Some(inherited_stats(fd, blocks)?),
             _ => None,
         };
-        (listener, ready, stats)
+        let tickets = tickets_fd.map(|fd| inherited_tickets(fd)).transpose()?;
+        (listeners, ready, stats, tickets)
     };
-    Ok(Some(Inherited { listener, ready, stats }))
+    Ok(Some(Inherited { listeners, ready, stats, tickets }))
 }
 
 /// The listener inherited as descriptor `fd`, non-blocking.
@@ -105,11 +122,21 @@ unsafe fn inherited_stats(fd: RawFd, blocks: usize) -> io::Result<&'static [Shar
     map_stats(unsafe { claim(fd, Kind::Stats) }?, blocks)
 }
 
+/// The ticket keys' memfd inherited as descriptor `fd`, read; the descriptor is closed.
+///
+/// # Safety
+/// As `claim`.
+unsafe fn inherited_tickets(fd: RawFd) -> io::Result<Vec<u8>> {
+    // SAFETY: the caller's promise, passed on.
+    read_sealed(unsafe { claim(fd, Kind::Tickets) }?)
+}
+
 #[derive(Clone, Copy, Debug)]
 enum Kind {
     Listener,
     Pipe,
     Stats,
+    Tickets,
 }
 
 /// Held from a claim's checks until it marks the descriptor claimed, so two threads
@@ -173,7 +200,9 @@ fn check_kind(fd: BorrowedFd<'_>, kind: Kind) -> Result<(), String> {
         Kind::Pipe if file_type != SFlag::S_IFIFO => return Err("not a pipe".to_string()),
         // A memfd is a regular file; `map_stats` checks its size.
         Kind::Stats if file_type != SFlag::S_IFREG => return Err("not a memfd".to_string()),
-        Kind::Pipe | Kind::Stats => {}
+        // Sealed: what the master wrote is what is read (`read_sealed` checks the seals).
+        Kind::Tickets if file_type != SFlag::S_IFREG => return Err("not a memfd".to_string()),
+        Kind::Pipe | Kind::Stats | Kind::Tickets => {}
     }
     Ok(())
 }
@@ -242,6 +271,19 @@ mod tests {
         assert!(refused.to_string().contains("close-on-exec"), "{refused}");
         // SAFETY: a standard stream, refused before anything else is looked at.
         assert!(unsafe { claim(2, Kind::Pipe) }.is_err());
+    }
+
+    /// The ticket keys come in a sealed memfd; the stats memfd (not sealed) is refused.
+    #[test]
+    fn inherited_ticket_keys_are_read_from_a_sealed_memfd() {
+        let fd = as_inherited(super::super::sealed_memfd(c"test", b"keys").unwrap());
+        // SAFETY: `fd` was given up by its owner above; nothing else owns it.
+        assert_eq!(unsafe { inherited_tickets(fd) }.unwrap(), b"keys");
+        assert!(!is_open(fd), "the descriptor is closed once read");
+        let fd = as_inherited(super::super::stats_memfd(1).unwrap());
+        // SAFETY: as above.
+        let refused = unsafe { inherited_tickets(fd) }.expect_err("took the counters for the keys");
+        assert!(refused.to_string().contains("not sealed"), "{refused}");
     }
 
     #[test]
