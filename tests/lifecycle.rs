@@ -3,9 +3,9 @@
 //! clients by closing idle ones, and a byte that cannot start a request is refused at once.
 mod common;
 
-use common::{Server, TempDir, socket_fds};
+use common::{Server, TempDir, download_site, read_head, socket_fds, within};
 use nix::sys::socket::{setsockopt, sockopt};
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -29,45 +29,6 @@ fn fnv(mut hash: u64, bytes: &[u8]) -> u64 {
 }
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 
-/// A site with `small.txt` and a `big.bin` of `big` bytes.
-fn site(tag: &str, big: usize) -> (TempDir, Vec<u8>) {
-    let root = TempDir::new(tag);
-    let body = common::pattern(big);
-    root.write("big.bin", &body);
-    root.write("small.txt", "small\n");
-    (root, body)
-}
-
-/// Status and Content-Length of the response head at the start of `r`.
-fn head(r: &mut BufReader<TcpStream>) -> (u16, usize) {
-    let mut line = String::new();
-    r.read_line(&mut line).expect("status line");
-    let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{line:?}"));
-    let mut len = 0;
-    loop {
-        line.clear();
-        r.read_line(&mut line).expect("header line");
-        if line == "\r\n" {
-            return (status, len);
-        }
-        if let Some(v) = line.strip_prefix("Content-Length: ") {
-            len = v.trim().parse().unwrap();
-        }
-    }
-}
-
-/// Poll `what` every 20 ms for up to `limit`; whether it came true.
-fn within(limit: Duration, mut what: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while !what() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
 fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap_or_else(|e| panic!("shard pid {pid}: {e}")).count()
 }
@@ -77,7 +38,7 @@ fn reset(s: &TcpStream) {
 }
 
 fn a_slow_download_outlasting_every_timeout_arrives_whole() {
-    let (root, body) = site("slow", 64 << 20);
+    let (root, body) = download_site("slow", 64 << 20);
     let server =
         Server::start(root.path(), &["--request-timeout", "1", "--keepalive-timeout", "1", "--send-timeout", "1"]);
     let whole = fnv(FNV_START, &body);
@@ -88,7 +49,7 @@ fn a_slow_download_outlasting_every_timeout_arrives_whole() {
     setsockopt(&s, sockopt::RcvBuf, &(256 << 10)).unwrap();
     s.write_all(GET_BIG).unwrap();
     let mut r = BufReader::new(s.try_clone().unwrap());
-    assert_eq!(head(&mut r), (200, body.len()));
+    assert_eq!(read_head(&mut r), (200, body.len()));
     // About 12 MB/s in pieces of 64 KiB at most, a few milliseconds apart: some five and a
     // half seconds for the whole, well past the three timeouts together (3 s), and never
     // near a second (the send timeout) without taking more.
@@ -112,11 +73,11 @@ fn a_slow_download_outlasting_every_timeout_arrives_whole() {
     assert!(started.elapsed() > Duration::from_secs(5), "read in {:?}", started.elapsed());
     assert!(hash == whole, "the body arrived, but not the bytes of the file");
     // Whole, and the connection kept alive.
-    assert_eq!(head(&mut r).0, 200);
+    assert_eq!(read_head(&mut r).0, 200);
 }
 
 fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
-    let (root, body) = site("stall", 64 << 20);
+    let (root, body) = download_site("stall", 64 << 20);
     let server = Server::start(root.path(), &["--send-timeout", "2"]);
     let pid = server.shard_pids()[0];
     let before = socket_fds(pid);
@@ -139,7 +100,7 @@ fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
 }
 
 fn resets_and_half_closes_mid_response_leave_nothing_behind() {
-    let (root, _) = site("resets", 1 << 20);
+    let (root, _) = download_site("resets", 1 << 20);
     root.write("mid.bin", common::pattern(256 << 10));
     let server = Server::start(root.path(), &[]);
     let pid = server.shard_pids()[0];
@@ -171,7 +132,7 @@ fn resets_and_half_closes_mid_response_leave_nothing_behind() {
         drop(resetting);
         for s in &half_closed {
             let mut r = BufReader::new(s.try_clone().unwrap());
-            assert_eq!(head(&mut r), (200, 256 << 10), "round {round}");
+            assert_eq!(read_head(&mut r), (200, 256 << 10), "round {round}");
             let mut rest = Vec::new();
             r.read_to_end(&mut rest).unwrap();
             assert_eq!(rest, common::pattern(256 << 10), "round {round}: body of a half-closed client");
@@ -188,7 +149,7 @@ fn resets_and_half_closes_mid_response_leave_nothing_behind() {
 }
 
 fn at_the_cap_a_new_client_is_served_by_closing_the_longest_idle() {
-    let (root, body) = site("evict", 32 << 20);
+    let (root, body) = download_site("evict", 32 << 20);
     // RLIMIT_NOFILE 300: a shard keeps 256 descriptors for itself and takes 44 connections.
     let server = Server::start_with_nofile(root.path(), &[], Some(300));
     let capacity = server.banner.iter().find(|l| common::text(l).starts_with("capacity:")).expect("capacity line");
@@ -201,7 +162,7 @@ fn at_the_cap_a_new_client_is_served_by_closing_the_longest_idle() {
             let mut c = server.connect();
             c.write_all(GET_SMALL).unwrap();
             let mut r = BufReader::new(c.try_clone().unwrap());
-            assert_eq!(head(&mut r), (200, 6));
+            assert_eq!(read_head(&mut r), (200, 6));
             c
         })
         .collect();
@@ -215,9 +176,9 @@ fn at_the_cap_a_new_client_is_served_by_closing_the_longest_idle() {
     assert!(common::is_closed(&idle[0]), "the longest-idle connection is still open");
     let mut second = BufReader::new(idle[1].try_clone().unwrap());
     (&idle[1]).write_all(GET_SMALL).unwrap();
-    assert_eq!(head(&mut second), (200, 6));
+    assert_eq!(read_head(&mut second), (200, 6));
     let mut r = BufReader::new(busy.try_clone().unwrap());
-    assert_eq!(head(&mut r), (200, body.len()));
+    assert_eq!(read_head(&mut r), (200, body.len()));
     let mut got = Vec::with_capacity(body.len());
     let _ = r.take(body.len() as u64).read_to_end(&mut got);
     assert!(got == body, "the busy connection's body: {} of {} bytes", got.len(), body.len());

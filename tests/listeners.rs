@@ -5,10 +5,10 @@
 
 mod common;
 
+use common::tls::client_any_certificate;
 use common::{Server, TempDir, text};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, HandshakeKind, SignatureScheme, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
@@ -133,7 +133,7 @@ fn plain_and_tls_listeners_all_serve() {
     assert!(lines[2].starts_with(&format!("listening on http://{} (2 shards", server.addr)), "{lines:?}");
     let plain = server.get("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!((plain.status, plain.body_str()), (200, "hello over every listener\n"));
-    let client = client();
+    let client = client_any_certificate();
     for &addr in &server.tls_addrs {
         for _ in 0..4 {
             let (response, _) = https_get(addr, &client);
@@ -161,7 +161,7 @@ fn tls_alone_resumes_across_shards_and_reloads() {
     let server = Server::start(&site.root(), &args);
     assert_eq!(server.tls_addrs, [server.addr]);
     assert!(!server.banner.iter().any(|l| text(l).starts_with("listening on http://")), "{:?}", server.banner);
-    let client = client();
+    let client = client_any_certificate();
     let addr = server.addr;
     assert_eq!(https_get(addr, &client).1, Some(HandshakeKind::Full));
     // Connections spread over both shards; every one resumes.
@@ -196,7 +196,7 @@ fn a_shard_down_gets_no_new_connection_on_any_listener() {
     server.wait_line(Duration::from_secs(5), |l| l.text.contains("new connections go to shards [0] only"));
     // All connected first, so that each lands in a shard's queue before any is served.
     let tcp: Vec<TcpStream> = (0..100).map(|_| TcpStream::connect(server.tls_addrs[0]).unwrap()).collect();
-    let client = client();
+    let client = client_any_certificate();
     for tcp in tcp {
         tcp.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
         let conn = ClientConnection::new(Arc::clone(&client), ServerName::try_from("localhost").unwrap()).unwrap();
@@ -231,56 +231,4 @@ fn https_get(addr: SocketAddr, config: &Arc<ClientConfig>) -> (String, Option<Ha
         Err(e) => panic!("{addr}: {e}"),
     }
     (String::from_utf8_lossy(&response).into_owned(), tls.conn.handshake_kind())
-}
-
-/// A client that takes any certificate (the test's own is self-signed), with the default
-/// session cache, so a second connection resumes.
-fn client() -> Arc<ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = Arc::new(AnyCertificate(provider.signature_verification_algorithms));
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
-#[derive(Debug)]
-struct AnyCertificate(rustls::crypto::WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
 }

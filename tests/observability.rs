@@ -111,36 +111,18 @@ fn counters_match_a_known_mix_of_requests() {
     assert_eq!((json["state"].as_str(), json["backend"].as_str()), (Some("serving"), Some(common::backend().as_str())));
 
     // The same figures in the Prometheus text format, parsed by a real parser.
-    let text = body(&get(status, "/metrics"));
-    let lines = text.lines().map(|l| Ok(l.to_string()));
-    let scrape = prometheus_parse::Scrape::parse(lines).expect("/metrics parses as Prometheus text");
-    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
-        let found: Vec<f64> = scrape
-            .samples
-            .iter()
-            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-            .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v)
-                | prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v) => v,
-                prometheus_parse::Value::Histogram(ref h) => h.last().map_or(0.0, |b| b.count),
-                _ => f64::NAN,
-            })
-            .collect();
-        assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}\n{text}");
-        found[0]
-    };
-    assert_eq!(value("c10k_server_responses_total", &[("class", "2xx")]), 21.0);
-    assert_eq!(value("c10k_server_responses_total", &[("class", "4xx")]), 6.0);
-    assert_eq!(value("c10k_server_connections_accepted_total", &[]), connections as f64);
-    assert_eq!(value("c10k_server_parse_errors_total", &[("status", "400")]), 1.0);
-    assert_eq!(value("c10k_server_sent_bytes_total", &[]), received as f64);
-    let per_shard = value("c10k_responses_total", &[("shard", "0"), ("class", "2xx")])
-        + value("c10k_responses_total", &[("shard", "1"), ("class", "2xx")]);
+    let m = common::Metrics::parse(body(&get(status, "/metrics")));
+    assert_eq!(m.value("c10k_server_responses_total", &[("class", "2xx")]), 21.0);
+    assert_eq!(m.value("c10k_server_responses_total", &[("class", "4xx")]), 6.0);
+    assert_eq!(m.value("c10k_server_connections_accepted_total", &[]), connections as f64);
+    assert_eq!(m.value("c10k_server_parse_errors_total", &[("status", "400")]), 1.0);
+    assert_eq!(m.value("c10k_server_sent_bytes_total", &[]), received as f64);
+    let per_shard = m.value("c10k_responses_total", &[("shard", "0"), ("class", "2xx")])
+        + m.value("c10k_responses_total", &[("shard", "1"), ("class", "2xx")]);
     assert_eq!(per_shard, 21.0, "the shards add up to the total");
     // Every answered request (not the unreadable one) has a response time.
-    assert_eq!(value("c10k_server_response_seconds", &[]), 29.0);
-    assert_eq!(value("c10k_server_reloads_total", &[]), 0.0);
+    assert_eq!(m.value("c10k_server_response_seconds", &[]), 29.0);
+    assert_eq!(m.value("c10k_server_reloads_total", &[]), 0.0);
 }
 
 fn healthz_turns_503_while_draining_and_bad_input_is_refused() {

@@ -4,15 +4,13 @@
 //! garbage on the TLS port; the handshake counters of `/metrics`; the access log's TLS
 //! fields; the start lines of certificates, and every key format.
 mod common;
-#[path = "common/tls.rs"]
-mod tls_support;
 
-use common::{Server, TempDir};
+use common::tls::{TLS_BOTH, cert_args, certs, client, client_any_name, client_with, connect, start};
+use common::{Metrics, Reader, Server, TempDir, metrics, within};
 use rustls::HandshakeKind;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
-use tls_support::{cert_args, certs, client, client_any_name, client_with, connect, start};
 
 for_each_backend!(
     a_download_is_byte_identical_with_rustls_and_curl,
@@ -25,8 +23,6 @@ for_each_backend!(
     json_access_log_names_the_protocol_and_cipher,
     certificate_start_lines_warn_of_expiry_and_every_key_format_serves,
 );
-
-const TLS_BOTH: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 fn a_download_is_byte_identical_with_rustls_and_curl() {
     let root = TempDir::new("tls-download");
@@ -43,7 +39,7 @@ fn a_download_is_byte_identical_with_rustls_and_curl() {
     assert!(resp.body == body, "rustls: {} bytes, not the file's", resp.body.len());
 
     let got = keys.path().join("curl.bin");
-    let out = tls_support::curl(
+    let out = common::tls::curl(
         &keys,
         addr,
         "/big.bin",
@@ -153,7 +149,7 @@ fn alpn_negotiates_http_1_1_and_refuses_a_client_offering_only_h2() {
     let h2_only = std::sync::Arc::new(client_with(&[b"h2"], TLS_BOTH));
     let Err(e) = connect(addr, "localhost", &h2_only) else { panic!("a handshake offering only h2 succeeded") };
     assert_eq!(
-        tls_support::tls_error(&e),
+        common::tls::tls_error(&e),
         Some(&rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)),
         "{e}"
     );
@@ -176,12 +172,12 @@ fn a_session_resumes_on_either_shard() {
         assert_eq!(tls.get("GET / HTTP/1.1\r\nHost: x\r\n\r\n").body, b"resumed\n", "connection {i}");
     }
     let status = server.status_addr();
-    let per_shard = |m: &tls_support::Metrics, shard: &str, result: &str| {
+    let per_shard = |m: &Metrics, shard: &str, result: &str| {
         m.value("c10k_tls_handshakes_total", &[("shard", shard), ("result", result)]) as u64
     };
-    let mut m = tls_support::metrics(status);
-    tls_support::within(Duration::from_secs(10), || {
-        m = tls_support::metrics(status);
+    let mut m = metrics(status);
+    within(Duration::from_secs(10), || {
+        m = metrics(status);
         m.value("c10k_server_tls_handshakes_total", &[("result", "resumed")]) as usize == RECONNECTS
     });
     let resumed = [per_shard(&m, "0", "resumed"), per_shard(&m, "1", "resumed")];
@@ -219,11 +215,13 @@ fn plain_http_gets_nginx_400_and_garbage_gets_an_alert() {
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let (got, took) = read_until_closed(&mut s);
-    let mut r = &got[..];
-    let resp = tls_support::read_response(&mut r, false).expect("an HTTP response");
+    let mut r = Reader::new(&got[..]);
+    let resp = r.response(false).expect("an HTTP response");
     assert_eq!((resp.status, resp.header("Connection")), (400, Some("close")));
     assert!(resp.body_str().contains("The plain HTTP request was sent to HTTPS port"), "{}", resp.body_str());
-    assert!(r.is_empty(), "bytes after the 400: {r:?}");
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "bytes after the 400: {rest:?}");
     assert!(took < Duration::from_secs(1), "closed after {took:?}");
 
     let mut s = TcpStream::connect(addr).unwrap();
@@ -242,7 +240,7 @@ fn handshake_counters_say_how_each_handshake_ended() {
     let (server, addr) = start(&root, &args);
     let request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     // Three full handshakes that keep no ticket, then one that does and four resumptions.
-    let fresh = tls_support::client_without_resumption();
+    let fresh = common::tls::client_without_resumption();
     for _ in 0..3 {
         let mut tls = connect(addr, "localhost", &fresh).unwrap();
         assert_eq!((tls.conn().handshake_kind(), tls.get(request).status), (Some(HandshakeKind::Full), 200));
@@ -271,16 +269,16 @@ fn handshake_counters_say_how_each_handshake_ended() {
             .with_no_client_auth(),
     );
     let e = connect(addr, "localhost", &untrusting).err().expect("a client trusting no CA accepted the certificate");
-    assert!(matches!(tls_support::tls_error(&e), Some(rustls::Error::InvalidCertificate(_))), "{e}");
+    assert!(matches!(common::tls::tls_error(&e), Some(rustls::Error::InvalidCertificate(_))), "{e}");
     drop(TcpStream::connect(addr).unwrap());
 
     let want = [("full", 4), ("resumed", 4), ("plain_http", 1), ("protocol", 1)];
     let want: Vec<(&str, u64)> =
         [&want[..], &[("incompatible", 1), ("alert", 1), ("closed", 1), ("other", 0)]].concat();
     let status = server.status_addr();
-    let mut m = tls_support::metrics(status);
-    tls_support::within(Duration::from_secs(10), || {
-        m = tls_support::metrics(status);
+    let mut m = metrics(status);
+    within(Duration::from_secs(10), || {
+        m = metrics(status);
         m.handshakes() == want && m.value("c10k_server_tls_connections_open", &[]) == 0.0
     });
     assert_eq!(m.handshakes(), want, "{}", m.text);
@@ -323,7 +321,7 @@ fn json_access_log_names_the_protocol_and_cipher() {
     assert_eq!(server.get(&request("plain")).status, 200);
 
     let mut lines = Vec::new();
-    tls_support::within(Duration::from_secs(10), || {
+    within(Duration::from_secs(10), || {
         lines = std::fs::read_to_string(&path).unwrap_or_default().lines().map(String::from).collect();
         lines.len() >= 3
     });

@@ -4,17 +4,15 @@
 //! readers are served whole and stalled ones dropped; clients that reset mid-download
 //! leave nothing behind.
 mod common;
-#[path = "common/tls.rs"]
-mod tls_support;
 
-use common::{TempDir, signal, socket_fds};
+use common::tls::{Pair, cert_args, certs, client, connect, start};
+use common::{TempDir, download_site, metrics, read_head, signal, socket_fds, within};
 use nix::sys::signal::Signal;
 use nix::sys::socket::{setsockopt, sockopt};
-use std::io::{BufRead, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tls_support::{Tls, cert_args, certs, client, connect, start, within};
 
 for_each_backend!(
     a_reload_swaps_the_certificate_under_a_download_in_flight,
@@ -30,39 +28,12 @@ for_each_backend!(
 const GET_BIG: &[u8] = b"GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n";
 const GET_SMALL: &str = "GET /small.txt HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
-/// A site with `small.txt` and a `big.bin` of `big` bytes.
-fn site(tag: &str, big: usize) -> (TempDir, Vec<u8>) {
-    let root = TempDir::new(tag);
-    let body = common::pattern(big);
-    root.write("big.bin", &body);
-    root.write("small.txt", "small\n");
-    (root, body)
-}
-
-/// Status and Content-Length of the response head at the start of `tls`.
-fn head(tls: &mut Tls) -> (u16, usize) {
-    let mut line = String::new();
-    tls.r.read_line(&mut line).expect("status line");
-    let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{line:?}"));
-    let mut len = 0;
-    loop {
-        line.clear();
-        tls.r.read_line(&mut line).expect("header line");
-        if line == "\r\n" {
-            return (status, len);
-        }
-        if let Some(v) = line.strip_prefix("Content-Length: ") {
-            len = v.trim().parse().unwrap();
-        }
-    }
-}
-
 fn small_rcvbuf(s: &TcpStream) {
     setsockopt(s, sockopt::RcvBuf, &(64 << 10)).unwrap();
 }
 
 fn a_reload_swaps_the_certificate_under_a_download_in_flight() {
-    let (root, body) = site("tls-reload", 16 << 20);
+    let (root, body) = download_site("tls-reload", 16 << 20);
     let keys = TempDir::new("tls-reload-keys");
     let c = certs();
     let (server, addr) = start(&root, &cert_args(&keys, &[("site", &c.localhost)]));
@@ -70,13 +41,13 @@ fn a_reload_swaps_the_certificate_under_a_download_in_flight() {
     assert!(old.peer_cert() == c.localhost.der);
     small_rcvbuf(old.tcp());
     old.send(GET_BIG);
-    assert_eq!(head(&mut old), (200, body.len()));
+    assert_eq!(read_head(&mut old.r), (200, body.len()));
     let mut got = vec![0; 1 << 20];
     old.r.read_exact(&mut got).unwrap();
 
     // The files now hold another certificate for the same name; the reload reads them.
     c.rsa.write(&keys, "site");
-    tls_support::reload(&server, &server.shard_pids());
+    common::tls::reload(&server, &server.shard_pids());
     let mut new = connect(addr, "localhost", &client()).expect("handshake after the reload");
     assert!(new.peer_cert() == c.rsa.der, "a new connection after the reload: the old certificate");
     assert_eq!(new.get(GET_SMALL).body, b"small\n");
@@ -144,12 +115,12 @@ fn a_certificate_that_does_not_load_fails_the_start() {
 }
 
 fn a_reload_with_a_bad_certificate_is_refused_and_the_old_one_serves() {
-    let (root, _) = site("tls-bad-reload", 1);
+    let (root, _) = download_site("tls-bad-reload", 1);
     let keys = TempDir::new("tls-bad-reload-keys");
     let c = certs();
     let (server, addr) = start(&root, &cert_args(&keys, &[("site", &c.localhost)]));
     let (cert, key) = (keys.path().join("site.crt"), keys.path().join("site.key"));
-    let serves = |want: &tls_support::Pair, when: &str| {
+    let serves = |want: &Pair, when: &str| {
         let mut tls = connect(addr, "localhost", &client()).unwrap_or_else(|e| panic!("{when}: {e}"));
         assert!(tls.peer_cert() == want.der, "{when}: not the certificate expected");
         assert_eq!(tls.get(GET_SMALL).body, b"small\n", "{when}");
@@ -167,14 +138,14 @@ fn a_reload_with_a_bad_certificate_is_refused_and_the_old_one_serves() {
     }
     // A good pair after them reloads.
     c.rsa.write(&keys, "site");
-    tls_support::reload(&server, &server.shard_pids());
+    common::tls::reload(&server, &server.shard_pids());
     serves(&c.rsa, "after a good reload");
 }
 
 /// Reload after reload, each swapping the certificate: the first connection after each
 /// (once the old generation accepts no more) is answered at once, with the new certificate.
 fn after_every_reload_the_next_connection_is_served_with_the_new_certificate() {
-    let (root, _) = site("tls-reloads", 1);
+    let (root, _) = download_site("tls-reloads", 1);
     let keys = TempDir::new("tls-reloads-keys");
     let c = certs();
     let (server, addr) = start(&root, &cert_args(&keys, &[("site", &c.localhost)]));
@@ -182,10 +153,10 @@ fn after_every_reload_the_next_connection_is_served_with_the_new_certificate() {
     for reload in 1..=20 {
         let pair = if reload % 2 == 1 { &c.rsa } else { &c.localhost };
         pair.write(&keys, "site");
-        pids = tls_support::reload(&server, &pids);
+        pids = common::tls::reload(&server, &pids);
         let sock = TcpStream::connect(addr).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        let mut tls = tls_support::handshake(sock, "localhost", &client()).unwrap_or_else(|e| {
+        let mut tls = common::tls::handshake(sock, "localhost", &client()).unwrap_or_else(|e| {
             panic!("reload {reload}: the first connection after it: no handshake within 3 s ({e})")
         });
         assert!(tls.peer_cert() == pair.der, "reload {reload}: the old certificate");
@@ -219,7 +190,7 @@ fn closed_after(
 }
 
 fn a_silent_or_trickling_handshake_is_dropped_at_the_request_timeout() {
-    let (root, _) = site("tls-handshake-timeout", 1);
+    let (root, _) = download_site("tls-handshake-timeout", 1);
     let keys = TempDir::new("tls-handshake-timeout-keys");
     let mut args = cert_args(&keys, &[("localhost", &certs().localhost)]);
     args.extend(["--request-timeout", "1", "--status-listen", "127.0.0.1:0"].map(String::from));
@@ -232,7 +203,7 @@ fn a_silent_or_trickling_handshake_is_dropped_at_the_request_timeout() {
     assert!(took.is_some_and(|t| t < limit), "a silent client, --request-timeout 1: closed after {took:?}");
 
     // Half a real ClientHello, then a byte every 300 ms.
-    let hello = tls_support::client_hello("localhost");
+    let hello = common::tls::client_hello("localhost");
     let since = Instant::now();
     let mut trickle = TcpStream::connect(addr).unwrap();
     trickle.set_nodelay(true).unwrap();
@@ -247,14 +218,14 @@ fn a_silent_or_trickling_handshake_is_dropped_at_the_request_timeout() {
 
     // Both count as handshakes that closed before they were done; the server serves on.
     let status = server.status_addr();
-    let closed = || tls_support::metrics(status).value("c10k_server_tls_handshakes_total", &[("result", "closed")]);
+    let closed = || metrics(status).value("c10k_server_tls_handshakes_total", &[("result", "closed")]);
     within(Duration::from_secs(5), || closed() == 2.0);
     assert_eq!(closed(), 2.0);
     assert_eq!(connect(addr, "localhost", &client()).unwrap().get(GET_SMALL).body, b"small\n");
 }
 
 fn a_slow_tls_reader_is_served_whole() {
-    let (root, body) = site("tls-slow", 16 << 20);
+    let (root, body) = download_site("tls-slow", 16 << 20);
     let keys = TempDir::new("tls-slow-keys");
     let mut args = cert_args(&keys, &[("localhost", &certs().localhost)]);
     args.extend(["--send-timeout", "1", "--request-timeout", "1", "--keepalive-timeout", "1"].map(String::from));
@@ -265,7 +236,7 @@ fn a_slow_tls_reader_is_served_whole() {
     // reader for most of it.
     small_rcvbuf(tls.tcp());
     tls.send(GET_BIG);
-    assert_eq!(head(&mut tls), (200, body.len()));
+    assert_eq!(read_head(&mut tls.r), (200, body.len()));
     // 16 KiB at a time at about 4 MB/s: some four seconds in all, past twice the send
     // timeout, never a pause near it.
     const RATE: f64 = 4e6;
@@ -291,7 +262,7 @@ fn a_slow_tls_reader_is_served_whole() {
 }
 
 fn a_stalled_tls_reader_is_dropped_at_the_send_timeout() {
-    let (root, body) = site("tls-stall", 16 << 20);
+    let (root, body) = download_site("tls-stall", 16 << 20);
     let keys = TempDir::new("tls-stall-keys");
     let mut args = cert_args(&keys, &[("localhost", &certs().localhost)]);
     args.extend(["--send-timeout", "1", "--status-listen", "127.0.0.1:0"].map(String::from));
@@ -314,12 +285,12 @@ fn a_stalled_tls_reader_is_dropped_at_the_send_timeout() {
     };
     assert!(ended, "the stream did not end: {end:?}");
     assert!(got.len() < body.len(), "all {} bytes arrived: nothing was dropped", got.len());
-    let timeouts = tls_support::metrics(server.status_addr()).value("c10k_server_timeouts_total", &[("kind", "send")]);
+    let timeouts = metrics(server.status_addr()).value("c10k_server_timeouts_total", &[("kind", "send")]);
     assert!(timeouts >= 1.0, "send timeouts: {timeouts}");
 }
 
 fn tls_clients_that_reset_mid_download_leave_nothing_behind() {
-    let (root, _) = site("tls-resets", 1 << 20);
+    let (root, _) = download_site("tls-resets", 1 << 20);
     let keys = TempDir::new("tls-resets-keys");
     let mut args = cert_args(&keys, &[("localhost", &certs().localhost)]);
     args.extend(["--status-listen", "127.0.0.1:0"].map(String::from));
@@ -331,7 +302,7 @@ fn tls_clients_that_reset_mid_download_leave_nothing_behind() {
     assert_eq!(connect(addr, "localhost", &config).unwrap().get(GET_SMALL).status, 200);
     let mut warm = connect(addr, "localhost", &config).unwrap();
     warm.send(GET_BIG);
-    assert_eq!(head(&mut warm).0, 200);
+    assert_eq!(read_head(&mut warm.r).0, 200);
     drop(warm);
     assert!(within(Duration::from_secs(5), || socket_fds(pid) == baseline), "warm-up connections still held");
     let fds = || std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count();
@@ -363,7 +334,7 @@ fn tls_clients_that_reset_mid_download_leave_nothing_behind() {
         THREADS * EACH
     );
     let status = server.status_addr();
-    let open = || tls_support::metrics(status).value("c10k_server_tls_connections_open", &[]);
+    let open = || metrics(status).value("c10k_server_tls_connections_open", &[]);
     within(Duration::from_secs(10), || open() == 0.0);
     assert_eq!(open(), 0.0, "TLS connections open after every client reset");
     // The same shard serves.

@@ -1,9 +1,23 @@
 //! Shared harness for integration tests: the real binary on an ephemeral port, a fixture
-//! site in a temporary directory, raw TCP requests and a strict response reader.
+//! site in a temporary directory, raw TCP requests and a strict response reader (`http`),
+//! its log lines (`log_lines`), `/metrics` parsed (`prometheus`), and HTTPS (`tls`).
 #![allow(dead_code)]
 
+mod http;
+mod log_lines;
+mod prometheus;
+pub mod tls;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use {
+    http::{Reader, Response, is_closed, read_head},
+    log_lines::{LogLine, output_lines, parse_log, parse_shard_line, stdout_lines, text},
+    prometheus::{Metrics, metrics},
+};
+
 use std::cell::Cell;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -326,47 +340,6 @@ impl Server {
     }
 }
 
-/// Lines of `child`'s stdout and stderr, in one channel, read on threads so a test can
-/// wait with a deadline; stderr lines are also copied to the test's own stderr.
-pub fn output_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    let tx2 = tx.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            eprintln!("{line}");
-            if tx2.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let stdout = stdout_lines(child);
-    std::thread::spawn(move || {
-        for line in stdout {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
-/// Lines of `child`'s stdout, read on a thread so a test can wait with a deadline.
-pub fn stdout_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
-
 impl Server {
     /// The status listener's address, from the banner's `status on http://ADDR/` line.
     pub fn status_addr(&self) -> SocketAddr {
@@ -393,41 +366,6 @@ pub fn socket_fds(pid: u32) -> usize {
         .count()
 }
 
-/// A line the server logged: `2026-11-28T14:10:03.123Z c10k-server[PID] WHO: TEXT`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogLine {
-    pub time: String,
-    pub pid: u32,
-    /// `master` or `shard N`.
-    pub who: String,
-    pub text: String,
-}
-
-/// `line` as a log line, or `None` if it is not one.
-pub fn parse_log(line: &str) -> Option<LogLine> {
-    let (time, rest) = line.split_once(' ')?;
-    let ok = time.len() == 24 && time.as_bytes()[10] == b'T' && time.ends_with('Z');
-    let rest = rest.strip_prefix("c10k-server[")?;
-    let (pid, rest) = rest.split_once("] ")?;
-    let (who, text) = rest.split_once(": ")?;
-    let pid = pid.parse().ok()?;
-    ok.then(|| LogLine { time: time.into(), pid, who: who.into(), text: text.into() })
-}
-
-/// The text of a log line, after its time, process and writer ("" for any other line).
-pub fn text(line: &str) -> String {
-    parse_log(line).map(|l| l.text).unwrap_or_default()
-}
-
-/// `… c10k-server[P] shard N: serving: core C, backend B, generation G` → (N, P, B).
-pub fn parse_shard_line(line: &str) -> Option<(usize, u32, String)> {
-    let l = parse_log(line)?;
-    let n = l.who.strip_prefix("shard ")?.parse().ok()?;
-    let (_core, rest) = l.text.strip_prefix("serving: core ")?.split_once(", backend ")?;
-    let (backend, _generation) = rest.split_once(", generation ")?;
-    Some((n, l.pid, backend.to_string()))
-}
-
 impl Drop for Server {
     fn drop(&mut self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
@@ -444,91 +382,6 @@ impl Drop for Server {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub version: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// The value of header `name` (case-insensitive); panics if it appears twice.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let mut it = self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
-        let v = it.next().map(|(_, v)| v.as_str());
-        assert!(it.next().is_none(), "header {name} appears twice");
-        v
-    }
-
-    pub fn body_str(&self) -> &str {
-        std::str::from_utf8(&self.body).unwrap()
-    }
-}
-
-/// Reads responses framed by Content-Length (every response of this server has one,
-/// except 204 and 304 which have no body).
-pub struct Reader {
-    inner: BufReader<TcpStream>,
-}
-
-impl Reader {
-    pub fn new(s: TcpStream) -> Reader {
-        Reader { inner: BufReader::new(s) }
-    }
-
-    /// The next response, or `None` if the connection ended before a status line.
-    pub fn response(&mut self, head_only: bool) -> Option<Response> {
-        let mut line = String::new();
-        match self.inner.read_line(&mut line) {
-            Ok(0) | Err(_) => return None,
-            Ok(_) => {}
-        }
-        let status_line = line.trim_end_matches("\r\n").to_string();
-        assert!(line.ends_with("\r\n"), "status line not CRLF-terminated: {line:?}");
-        let mut parts = status_line.splitn(3, ' ');
-        let version = parts.next().unwrap().to_string();
-        let status: u16 = parts.next().unwrap().parse().unwrap();
-        let mut headers = Vec::new();
-        loop {
-            line.clear();
-            self.inner.read_line(&mut line).expect("header line");
-            assert!(line.ends_with("\r\n"), "header line not CRLF-terminated: {line:?}");
-            let l = line.trim_end_matches("\r\n");
-            if l.is_empty() {
-                break;
-            }
-            let (n, v) = l.split_once(": ").expect("name: value");
-            headers.push((n.to_string(), v.to_string()));
-        }
-        let len = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .map(|(_, v)| v.parse::<usize>().unwrap());
-        let no_body = head_only || status == 204 || status == 304;
-        let mut body = vec![0; if no_body { 0 } else { len.expect("Content-Length") }];
-        self.inner.read_exact(&mut body).expect("body");
-        Some(Response { status, version, headers, body })
-    }
-
-    /// True if the server closed the connection (EOF) within the read timeout.
-    pub fn closed(&mut self) -> bool {
-        let mut b = [0u8; 1];
-        matches!(self.inner.read(&mut b), Ok(0))
-    }
-}
-
-/// True if the server closed `s` (EOF or reset) rather than leaving it open.
-pub fn is_closed(s: &TcpStream) -> bool {
-    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-    let mut b = [0u8; 1];
-    match (&*s).read(&mut b) {
-        Ok(0) => true,
-        Ok(_) => panic!("unexpected extra bytes after the last response"),
-        Err(e) => !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
-    }
-}
-
 /// Send `signal` to `pid` (a process the test started); panics if it cannot.
 pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
@@ -538,4 +391,25 @@ pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {
 /// Bytes that differ from position to position, so a lost or repeated piece shows.
 pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8 ^ (i >> 16) as u8).collect()
+}
+
+/// A site with `small.txt` and a `big.bin` of `big` bytes (`pattern(big)`, returned).
+pub fn download_site(tag: &str, big: usize) -> (TempDir, Vec<u8>) {
+    let root = TempDir::new(tag);
+    let body = pattern(big);
+    root.write("big.bin", &body);
+    root.write("small.txt", "small\n");
+    (root, body)
+}
+
+/// Poll `what` every 20 ms for up to `limit`; whether it came true.
+pub fn within(limit: Duration, mut what: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !what() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
 }

@@ -1,21 +1,20 @@
 //! TLS helpers for the integration tests: certificates made with the `openssl` CLI once per
-//! test process (no key is committed), a rustls client that speaks HTTP/1.1 through the
-//! harness's `Response`, the server's HTTPS address, `curl`, and `/metrics` read back.
-//! Included by each TLS test file as `#[path = "common/tls.rs"] mod tls_support;`.
-#![allow(dead_code)]
+//! test process (no key is committed), rustls clients that speak HTTP/1.1 through the
+//! harness's `Reader`, the server's HTTPS address, `curl`, and the handshake counters.
 
-use crate::common::{Response, Server, TempDir};
+use super::{Metrics, Reader, Response, Server, TempDir};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{Resumption, WebPkiServerVerifier};
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A certificate (PEM, and its DER) and its private key (PEM).
 pub struct Pair {
@@ -148,14 +147,22 @@ pub fn tls_addr(server: &Server) -> SocketAddr {
     *server.tls_addrs.first().unwrap_or_else(|| panic!("no `listening on https://` line: {:#?}", server.banner))
 }
 
-/// A client configuration trusting the test CA, offering `alpn` and `versions`.
-pub fn client_with(alpn: &[&[u8]], versions: &[&'static rustls::SupportedProtocolVersion]) -> ClientConfig {
+/// TLS 1.3 and 1.2.
+pub const TLS_BOTH: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+/// The test CA, as the one root of a store.
+fn ca_roots() -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(CertificateDer::from_pem_slice(&certs().ca).unwrap()).unwrap();
+    roots
+}
+
+/// A client configuration trusting the test CA, offering `alpn` and `versions`.
+pub fn client_with(alpn: &[&[u8]], versions: &[&'static rustls::SupportedProtocolVersion]) -> ClientConfig {
     let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
         .with_protocol_versions(versions)
         .unwrap()
-        .with_root_certificates(roots)
+        .with_root_certificates(ca_roots())
         .with_no_client_auth();
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     config
@@ -163,12 +170,12 @@ pub fn client_with(alpn: &[&[u8]], versions: &[&'static rustls::SupportedProtoco
 
 /// TLS 1.3 and 1.2, ALPN `http/1.1`, trusting the test CA; it keeps session tickets.
 pub fn client() -> Arc<ClientConfig> {
-    Arc::new(client_with(&[b"http/1.1"], &[&rustls::version::TLS13, &rustls::version::TLS12]))
+    Arc::new(client_with(&[b"http/1.1"], TLS_BOTH))
 }
 
 /// `client()` that never resumes: each handshake is a full one.
 pub fn client_without_resumption() -> Arc<ClientConfig> {
-    let mut config = client_with(&[b"http/1.1"], &[&rustls::version::TLS13, &rustls::version::TLS12]);
+    let mut config = client_with(&[b"http/1.1"], TLS_BOTH);
     config.resumption = Resumption::disabled();
     Arc::new(config)
 }
@@ -176,22 +183,38 @@ pub fn client_without_resumption() -> Arc<ClientConfig> {
 /// `client()` that checks the chain up to the test CA but not the name, so that a test
 /// can see which certificate a name it is not for gets.
 pub fn client_any_name() -> Arc<ClientConfig> {
-    let mut config = client_with(&[b"http/1.1"], &[&rustls::version::TLS13, &rustls::version::TLS12]);
-    let roots = {
-        let mut r = rustls::RootCertStore::empty();
-        r.add(CertificateDer::from_pem_slice(&certs().ca).unwrap()).unwrap();
-        Arc::new(r)
-    };
+    let mut config = client_with(&[b"http/1.1"], TLS_BOTH);
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let inner = WebPkiServerVerifier::builder_with_provider(roots, provider).build().unwrap();
-    config.dangerous().set_certificate_verifier(Arc::new(AnyName(inner)));
+    let algorithms = provider.signature_verification_algorithms;
+    let chain = WebPkiServerVerifier::builder_with_provider(Arc::new(ca_roots()), provider).build().unwrap();
+    config.dangerous().set_certificate_verifier(Arc::new(Lenient { chain: Some(chain), algorithms }));
     Arc::new(config)
 }
 
-#[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
+/// TLS 1.3 and 1.2, no ALPN, that takes any certificate (a self-signed one too), with the
+/// default session cache, so a second connection resumes.
+pub fn client_any_certificate() -> Arc<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = Arc::new(Lenient { chain: None, algorithms: provider.signature_verification_algorithms });
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Arc::new(config)
+}
 
-impl ServerCertVerifier for AnyName {
+/// Checks that the server holds the key of its certificate (the handshake's signatures),
+/// never the name the certificate is for; with `chain`, that the certificate chains up to
+/// a root of it, without, nothing more: any certificate will do.
+#[derive(Debug)]
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -200,7 +223,8 @@ impl ServerCertVerifier for AnyName {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -214,7 +238,7 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -223,17 +247,17 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
-/// A TLS connection, handshake done, read through a buffer.
+/// A TLS connection, handshake done, read through the harness's `Reader`.
 pub struct Tls {
-    pub r: BufReader<StreamOwned<ClientConnection, TcpStream>>,
+    pub r: Reader<StreamOwned<ClientConnection, TcpStream>>,
 }
 
 /// The rustls error behind an I/O error of a handshake or read, if there is one.
@@ -257,7 +281,7 @@ pub fn handshake(mut sock: TcpStream, name: &str, config: &Arc<ClientConfig>) ->
     while conn.is_handshaking() {
         conn.complete_io(&mut sock)?;
     }
-    Ok(Tls { r: BufReader::new(StreamOwned::new(conn, sock)) })
+    Ok(Tls { r: Reader::new(StreamOwned::new(conn, sock)) })
 }
 
 impl Tls {
@@ -282,7 +306,7 @@ impl Tls {
 
     /// The next response, or `None` if the connection ended before a status line.
     pub fn response(&mut self, head_only: bool) -> Option<Response> {
-        read_response(&mut self.r, head_only)
+        self.r.response(head_only)
     }
 
     /// `raw` sent, its response read.
@@ -300,37 +324,6 @@ impl Tls {
         let end = self.r.read_to_end(&mut got).map(drop);
         (got, end)
     }
-}
-
-/// A response framed as the harness's `Reader` frames it (Content-Length; none for HEAD,
-/// 204 and 304), from any buffered stream.
-pub fn read_response(r: &mut impl BufRead, head_only: bool) -> Option<Response> {
-    let mut line = String::new();
-    match r.read_line(&mut line) {
-        Ok(0) | Err(_) => return None,
-        Ok(_) => {}
-    }
-    assert!(line.ends_with("\r\n"), "status line not CRLF-terminated: {line:?}");
-    let mut parts = line.trim_end().splitn(3, ' ');
-    let version = parts.next().unwrap().to_string();
-    let status: u16 = parts.next().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        r.read_line(&mut line).expect("header line");
-        assert!(line.ends_with("\r\n"), "header line not CRLF-terminated: {line:?}");
-        let l = line.trim_end_matches("\r\n");
-        if l.is_empty() {
-            break;
-        }
-        let (n, v) = l.split_once(": ").expect("name: value");
-        headers.push((n.to_string(), v.to_string()));
-    }
-    let len = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.parse().unwrap());
-    let no_body = head_only || status == 204 || status == 304;
-    let mut body = vec![0; if no_body { 0 } else { len.expect("Content-Length") }];
-    r.read_exact(&mut body).expect("body");
-    Some(Response { status, version, headers, body })
 }
 
 /// The ClientHello a client would send to `name`, as bytes on the wire.
@@ -358,44 +351,7 @@ pub fn curl(dir: &TempDir, addr: SocketAddr, path: &str, args: &[&str]) -> std::
         .expect("run curl")
 }
 
-/// `/metrics` from the status listener at `status`, parsed by a Prometheus text parser.
-pub struct Metrics {
-    pub text: String,
-    scrape: prometheus_parse::Scrape,
-}
-
-pub fn metrics(status: SocketAddr) -> Metrics {
-    let mut s = TcpStream::connect(status).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (_, text) = raw.split_once("\r\n\r\n").expect("a response");
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text");
-    Metrics { text: text.to_string(), scrape }
-}
-
 impl Metrics {
-    /// The one sample of `name` with `labels` (among others).
-    #[track_caller]
-    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        let found: Vec<f64> = self
-            .scrape
-            .samples
-            .iter()
-            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-            .map(|s| match s.value {
-                prometheus_parse::Value::Counter(v)
-                | prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v) => v,
-                _ => f64::NAN,
-            })
-            .collect();
-        assert_eq!(found.len(), 1, "{name} {labels:?}: {found:?}\n{}", self.text);
-        found[0]
-    }
-
     /// `c10k_server_tls_handshakes_total{result=R}` for each result, in `RESULTS` order.
     pub fn handshakes(&self) -> Vec<(&'static str, u64)> {
         RESULTS.iter().map(|&r| (r, self.value("c10k_server_tls_handshakes_total", &[("result", r)]) as u64)).collect()
@@ -410,7 +366,7 @@ pub const RESULTS: [&str; 8] =
 /// one (pids `old`) has said it accepts no more: from then on a new connection is the new
 /// generation's. The new generation's pids.
 pub fn reload(server: &Server, old: &[u32]) -> Vec<u32> {
-    crate::common::signal(server.pid(), nix::sys::signal::Signal::SIGHUP);
+    super::signal(server.pid(), nix::sys::signal::Signal::SIGHUP);
     let (mut new, mut draining) = (None, 0);
     while new.is_none() || draining < old.len() {
         let line = server.wait_line(Duration::from_secs(10), |l| {
@@ -425,16 +381,4 @@ pub fn reload(server: &Server, old: &[u32]) -> Vec<u32> {
         }
     }
     new.unwrap()
-}
-
-/// Poll `what` every 20 ms for up to `limit`; whether it came true.
-pub fn within(limit: Duration, mut what: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while !what() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
 }
