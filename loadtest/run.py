@@ -27,9 +27,13 @@ generation N serving` line) and the load must see no error, or the run fails aft
 report. Its CPU is the whole server's: the master, its live shards, and the shards it reaped
 (its cutime+cstime). It runs against c10k-server builds that log reloads (not nginx, not an
 older BASELINE).
+
+The TLS scenarios (`tls ...`, ONLY='^tls') are loadtest/tls_bench.py's: see its docstring.
 """
 import statistics
-import datetime, json, os, re, shutil, signal, socket, subprocess, sys, threading, time
+import csv, datetime, json, os, re, shutil, signal, socket, subprocess, sys, threading, time
+
+import tls_bench  # the TLS scenarios (loadtest/tls_bench.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "loadtest", "results")
@@ -69,7 +73,7 @@ SCENARIOS = [
     (RELOAD, "c10k-load", "/index.html", 100, 0, 1),
     (STALLED, "stall", "/index.html", 300, 0, 0),
     (STALLED_LOG, "stall", "/index.html", 300, 0, 0),
-]
+] + tls_bench.SCENARIOS  # `tls ...`: c10k-server over HTTPS, and nginx, h2o and lighttpd with --compare
 
 # wrk threads where not min(conns, 2): one client thread is what a single fast downloader
 # looks like, and it shows a server that leaves its clients waiting.
@@ -558,6 +562,9 @@ def main():
     make_site()
     rows = []
     for scenario in scenarios:
+        if tls_bench.handles(scenario):
+            rows += tls_bench.run(sys.modules[__name__], scenario, kinds)
+            continue
         runs = {kind: [] for kind in kinds}
         # Servers alternate within each round, so drift on a shared machine hits them alike.
         for _ in range(ROUNDS):
@@ -593,15 +600,20 @@ def main():
     with open(os.path.join(RESULTS, "latest.json"), "w") as f:
         json.dump(rows, f, indent=2)
     keys = list(dict.fromkeys(k for r in rows for k in r))
-    with open(os.path.join(RESULTS, "latest.csv"), "w") as f:
-        f.write(",".join(keys) + "\n")
+    # Quoted where a value has a comma; a nested value (a TLS row's per-shard counts) as JSON.
+    cell = lambda v: "" if v is None else json.dumps(v) if isinstance(v, (dict, list)) else v
+    with open(os.path.join(RESULTS, "latest.csv"), "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(keys)
         for r in rows:
-            f.write(",".join("" if r.get(k) is None else str(r[k]) for k in keys) + "\n")
+            out.writerow([cell(r.get(k)) for k in keys])
     print_header()
     print_table(rows)
-    print_ceiling_ratios(rows)
+    if plain := [r for r in rows if not tls_bench.is_tls(r["scenario"])]:
+        print_ceiling_ratios(plain)
     if compare:
         print_peer_ratios(rows)
+    tls_bench.report(sys.modules[__name__], rows)
     if BASELINE:
         print_ratios(rows)
     if FAILURES:
@@ -654,7 +666,8 @@ def print_peer_ratios(rows):
     """Requests/s and CPU per request of c10k-server's backends over the best peer's (the
     peer with the most requests/s in that scenario)."""
     by = {(r["backend"], r["scenario"]): r for r in rows}
-    ours = [s for s in servers_in(rows) if s not in PEERS]
+    peer_kinds = PEERS + tls_bench.PEERS
+    ours = [s for s in servers_in(rows) if s not in peer_kinds]
     print()
     print("Against the best peer of each scenario (most requests/s): requests/s ratio (higher is better), "
           "CPU per request ratio (lower is better):")
@@ -662,7 +675,7 @@ def print_peer_ratios(rows):
     print("| scenario | best peer | " + " | ".join(f"{s} req/s | {s} CPU" for s in ours) + " |")
     print("|---|---|" + "---|---|" * len(ours))
     for scenario in dict.fromkeys(r["scenario"] for r in rows):
-        peers = [by[(p, scenario)] for p in PEERS if (p, scenario) in by and by[(p, scenario)]["rps"]]
+        peers = [by[(p, scenario)] for p in peer_kinds if (p, scenario) in by and by[(p, scenario)]["rps"]]
         if not peers:
             continue
         best = max(peers, key=lambda r: r["rps"])

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::tls::{Kx, TlsSettings};
+
 /// Closed- and open-loop HTTP/1.1 load generator: keep-alive connections, pipelining, a held
 /// population of idle connections, HDR latency percentiles, every response checked.
 #[derive(Parser, Debug, Clone)]
@@ -37,8 +39,8 @@ pub struct Args {
     /// closed loop
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
-    /// How long to run the load, once the idle connections are open: seconds, or with a
-    /// unit (500ms, 10s, 2m)
+    /// How long to run the load, once the idle connections are open (and the --warmup is
+    /// over): seconds, or with a unit (500ms, 10s, 2m)
     #[arg(long, value_name = "S", default_value = "10")]
     pub duration: String,
     /// Threads per process, each its own epoll loop and share of the connections
@@ -56,6 +58,40 @@ pub struct Args {
     /// Every response body must be exactly N bytes
     #[arg(long = "expect-bytes", value_name = "N")]
     pub expect_bytes: Option<u64>,
+    /// Each request on a fresh connection: the client closes it once the answer arrived and
+    /// connects again (the latency then counts the connect, and with --tls the handshake)
+    #[arg(long = "new-conn")]
+    pub new_conn: bool,
+    /// Speak TLS (rustls, ALPN http/1.1) to the --url's host:port, which stays http://. The
+    /// client offers TLS 1.3 and 1.2 with AES-128-GCM first, then AES-256-GCM, then
+    /// ChaCha20-Poly1305, so a server that follows the client's order (OpenSSL's default)
+    /// agrees on the suite a server preferring AES-128-GCM (rustls') picks; groups: --tls-kx
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: verify the server's certificate against the CA certificates in this PEM
+    /// file (without it, any certificate is accepted)
+    #[arg(long, value_name = "PEM")]
+    pub cacert: Option<PathBuf>,
+    /// With --tls: the server name to send and verify (default: the --url's host, or
+    /// localhost when that is an IP address)
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
+    /// With --tls: reconnections resume an earlier session (each thread keeps what its server
+    /// sent it, at most 8 TLS 1.3 tickets: past 8 connections of a thread reconnecting at
+    /// once, the rest do full handshakes); without it every handshake is a full one
+    #[arg(long = "tls-resume")]
+    pub tls_resume: bool,
+    /// With --tls: the key exchange groups offered. default: rustls' (X25519MLKEM768 first,
+    /// as browsers offer; a server on OpenSSL 3.0 cannot do it and takes X25519); x25519 or
+    /// p256: that group alone, so every server does the same key exchange
+    #[arg(long = "tls-kx", value_name = "GROUPS", value_enum)]
+    pub tls_kx: Option<Kx>,
+    /// Open every active connection before the load, as the idle ones are (its connect, its
+    /// TLS handshake and one request, not counted), then run the load S seconds more, not
+    /// measured, before --duration's window: nothing sent before the window counts. 0: only
+    /// the opening; with --new-conn (no connection is kept) only the S seconds
+    #[arg(long, value_name = "S")]
+    pub warmup: Option<String>,
     /// Also write the results as one JSON object to FILE
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -84,6 +120,14 @@ pub struct Config {
     pub timeout: Duration,
     pub expect_bytes: Option<u64>,
     pub worker: Option<usize>,
+    pub new_conn: bool,
+    /// `--warmup`: the unmeasured load before `duration` (`None`: no warm-up).
+    pub warmup: Option<Duration>,
+    /// `--warmup` without `--new-conn`: the active connections open (and answer one request)
+    /// before the load, as the idle ones do.
+    pub open_first: bool,
+    /// `None`: plain TCP.
+    pub tls: Option<TlsSettings>,
 }
 
 /// Where a URL points and what to put in its request.
@@ -98,8 +142,8 @@ pub struct Url {
 
 pub fn parse_url(url: &str) -> Result<Url, String> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
-        if url.starts_with("https://") {
-            format!("--url {url}: only http:// is supported")
+        if let Some(rest) = url.strip_prefix("https://") {
+            format!("--url {url}: write it as http://{rest} and add --tls")
         } else {
             format!("--url {url}: expected http://HOST:PORT/PATH")
         }
@@ -146,6 +190,15 @@ pub fn parse_duration(flag: &str, s: &str) -> Result<Duration, String> {
         Ok(v) if v.is_finite() && v > 0.0 && v * scale < 1e9 => Ok(Duration::from_secs_f64(v * scale)),
         _ => Err(format!("{flag} {s}: expected a positive number of seconds (or 500ms, 10s, 2m)")),
     }
+}
+
+/// `--warmup`: [`parse_duration`]'s, or none at all (`0`, `0s`, `0ms`).
+pub fn parse_warmup(s: &str) -> Result<Duration, String> {
+    let num = s.strip_suffix("ms").or_else(|| s.strip_suffix(['s', 'm'])).unwrap_or(s);
+    if num.trim().parse::<f64>().is_ok_and(|v| v == 0.0) {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration("--warmup", s).map_err(|e| e.replace("a positive number", "a number"))
 }
 
 /// `127.0.0.2-127.0.0.40,10.0.0.1` → every address, in order (IPv4 ranges; IPv6 singly).
@@ -232,6 +285,30 @@ impl Config {
                 return Err("--rate needs at least one active connection (--conns)".into());
             }
         }
+        if args.new_conn && args.pipeline > 1 {
+            return Err(format!(
+                "--new-conn sends one request per connection, so --pipeline {} cannot apply; drop one of them",
+                args.pipeline
+            ));
+        }
+        if args.new_conn && args.conns == 0 {
+            return Err("--new-conn applies to the active connections, and --conns is 0".into());
+        }
+        let warmup = args.warmup.as_deref().map(parse_warmup).transpose()?;
+        if let Some(w) = warmup {
+            if args.conns == 0 {
+                return Err("--warmup applies to the active connections, and --conns is 0".into());
+            }
+            if args.load_during_ramp {
+                return Err("--warmup opens the active connections before the load, --load-during-ramp starts \
+                            the load at once: drop one of them"
+                    .into());
+            }
+            if args.new_conn && w.is_zero() {
+                return Err("--warmup 0 with --new-conn warms nothing (no connection is kept): give it seconds".into());
+            }
+        }
+        let tls = TlsSettings::from_args(&args, &first.host)?;
         let requests = urls.iter().map(|u| request_bytes(&u.path, &first.authority)).collect();
         Ok(Config {
             addr,
@@ -249,6 +326,10 @@ impl Config {
             timeout,
             expect_bytes: args.expect_bytes,
             worker: args.worker,
+            new_conn: args.new_conn,
+            warmup,
+            open_first: warmup.is_some() && !args.new_conn,
+            tls,
             args,
         })
     }
@@ -283,50 +364,24 @@ pub fn worker_args(cfg: &Config, i: usize) -> Vec<String> {
     if let Some(s) = &cfg.args.source_ips {
         flag("--source-ips", s.clone());
     }
+    if let Some(path) = &cfg.args.cacert {
+        flag("--cacert", path.display().to_string());
+    }
+    if let Some(name) = &cfg.args.sni {
+        flag("--sni", name.clone());
+    }
+    if let Some(kx) = cfg.args.tls_kx {
+        flag("--tls-kx", kx.name().to_string());
+    }
+    if let Some(w) = cfg.warmup {
+        flag("--warmup", w.as_secs_f64().to_string());
+    }
+    let switches = [("--new-conn", cfg.new_conn), ("--tls", cfg.args.tls), ("--tls-resume", cfg.args.tls_resume)];
     flag("--worker", i.to_string());
+    out.extend(switches.iter().filter(|(_, on)| *on).map(|(name, _)| name.to_string()));
     out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        let u = parse_url("http://127.0.0.1:8080/index.html?x=1").unwrap();
-        assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 8080, "/index.html?x=1"));
-        assert_eq!(parse_url("http://localhost").unwrap().path, "/");
-        assert_eq!(parse_url("http://localhost").unwrap().port, 80);
-        let v6 = parse_url("http://[::1]:81/a").unwrap();
-        assert_eq!((v6.host.as_str(), v6.port, v6.authority.as_str()), ("::1", 81, "[::1]:81"));
-        for bad in ["https://x/", "ftp://x/", "x:80/", "http://:80/", "http://h:0/", "http://h:99999/", "http://h/a b"]
-        {
-            assert!(parse_url(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn durations_and_sources() {
-        assert_eq!(parse_duration("-", "1.5").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("-", "250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("-", "2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_duration("-", "0").is_err() && parse_duration("-", "x").is_err());
-        let s = parse_sources("127.0.0.2-127.0.0.4,10.0.0.1").unwrap();
-        assert_eq!(s.len(), 4);
-        assert_eq!(s[2], "127.0.0.4".parse::<IpAddr>().unwrap());
-        assert!(parse_sources("127.0.0.4-127.0.0.2").is_err() && parse_sources("nope").is_err());
-    }
-
-    #[test]
-    fn shares_add_up() {
-        for (total, parts) in [(10, 3), (4, 4), (5, 2), (0, 3)] {
-            assert_eq!((0..parts).map(|i| share(total, parts, i)).sum::<usize>(), total);
-        }
-    }
-
-    #[test]
-    fn mixed_hosts_are_refused() {
-        let args = Args::parse_from(["c10k-load", "--url", "http://127.0.0.1:1/a", "--url", "http://127.0.0.1:2/b"]);
-        assert!(Config::from_args(args).unwrap_err().contains("share one host:port"));
-    }
-}
+#[path = "cli_tests.rs"]
+mod tests;

@@ -4,9 +4,11 @@
 //! by a timerfd (so sends leave at their intended time to the microsecond, not to epoll's
 //! millisecond).
 //!
-//! Two phases: the ramp, when only the idle connections are queued, and once the [`Gate`]
-//! opens (every thread and process holding its idle share, or the ramp's timeout) the load,
-//! when the active ones join for `--duration`. Only the load is measured.
+//! Two phases: the ramp, when only the idle connections are queued (with `--warmup`, the
+//! active ones too, each answering one request before it waits), and once the [`Gate`]
+//! opens (every thread and process holding its share, or the ramp's timeout) the load, when
+//! the active ones join (or begin) for `--warmup`'s seconds and then `--duration`. Only
+//! `--duration` is measured.
 
 use std::cmp::Reverse;
 use std::sync::OnceLock;
@@ -94,22 +96,31 @@ pub fn run(
         // The timer's default 50 us of slack would make every send that much late.
         let _ = nix::sys::prctl::set_timerslack(1);
     }
-    let mut ctx = Ctx::new(cfg, epoll, interval, plan.first_slot);
+    let tls = cfg.tls.as_ref().map(|t| t.for_thread()).transpose()?;
+    let mut ctx = Ctx::new(cfg, epoll, interval, plan.first_slot, tls);
     let n_paths = cfg.requests.len();
     let mut conns: Vec<Conn> =
         (0..plan.conns + plan.idle).map(|i| Conn::new(i >= plan.conns, (plan.first_slot + i) % n_paths)).collect();
-    // The ramp: only the idle connections are queued; the active ones wait for the gate.
+    // The ramp: only the idle connections are queued; the active ones wait for the gate, or
+    // with --warmup open too.
     ctx.queue.extend(plan.conns..conns.len());
+    if cfg.open_first {
+        ctx.queue.extend(0..plan.conns);
+        conns[..plan.conns].iter_mut().for_each(|c| c.warming = true);
+    }
+    let warm_target = if cfg.open_first { plan.conns as u64 } else { 0 };
     let mut events = vec![EpollEvent::empty(); 1024];
     let mut next_sweep = start;
     let mut armed: Option<Instant> = None;
-    let mut idle_ready = (plan.idle == 0).then_some(0.0);
+    let mut idle_ready = (plan.idle == 0 && warm_target == 0).then_some(0.0);
     if let Some(s) = idle_ready {
         let _ = progress.idle_ready_s.set(s);
     }
-    // The measured phase, once the gate opened: (its start, its end).
+    // The load, once the gate opened: (its start, its end); it is measured from
+    // `ctx.measure_from`, after the warm-up.
     let mut load: Option<(Instant, Instant)> = None;
-    let mut idle_at_start = 0;
+    let (mut idle_at_start, mut warmed) = (0, 0);
+    let warmup = cfg.warmup.unwrap_or_default();
     loop {
         ctx.now = Instant::now();
         if stop.load(Relaxed) || load.is_some_and(|(_, end)| ctx.now >= end) {
@@ -118,15 +129,21 @@ pub fn run(
         if load.is_none()
             && let Some(at) = gate.opened()
         {
-            load = Some((at, at + cfg.duration));
-            idle_at_start = ctx.idle_held;
-            // Ahead of any idle connection still waiting (the ramp timed out), so the load
-            // starts with all its connections.
+            load = Some((at, at + warmup + cfg.duration));
+            ctx.measure_from = Some(at + warmup);
+            (idle_at_start, warmed) = (ctx.idle_held, ctx.warm_held);
             for i in (0..plan.conns).rev() {
                 if let Some(r) = plan.rate {
                     conns[i].start_at(at + Duration::from_secs_f64(i as f64 / r));
                 }
-                ctx.queue.push_front(i);
+                if cfg.open_first {
+                    // Open ones send now; the rest are queued already.
+                    ctx.begin_load(&mut conns[i], i);
+                } else {
+                    // Ahead of any idle connection still waiting (the ramp timed out), so the
+                    // load starts with all its connections.
+                    ctx.queue.push_front(i);
+                }
             }
         }
         if ctx.now >= next_sweep {
@@ -184,7 +201,10 @@ pub fn run(
                 ctx.on_event(c, slot, ev.events());
             }
         }
-        if idle_ready.is_none() && ctx.idle_held == plan.idle as u64 {
+        if idle_ready.is_none()
+            && ctx.idle_held == plan.idle as u64
+            && (warm_target == 0 || load.is_none() && ctx.warm_held == warm_target)
+        {
             let s = start.elapsed().as_secs_f64();
             idle_ready = Some(s);
             let _ = progress.idle_ready_s.set(s);
@@ -193,9 +213,10 @@ pub fn run(
         progress.set(st.requests, st.errors_total(), ctx.open, ctx.idle_open);
     }
     let mut stats = ctx.stats;
-    stats.duration_s = load.map_or(0.0, |(at, _)| Instant::now().saturating_duration_since(at).as_secs_f64());
+    stats.duration_s = ctx.measure_from.map_or(0.0, |m| Instant::now().saturating_duration_since(m).as_secs_f64());
     stats.idle_phase_s = load.map(|(at, _)| at.saturating_duration_since(start).as_secs_f64());
     stats.idle_at_start = idle_at_start;
+    stats.warmed = warmed;
     stats.connections = plan.conns as u64;
     stats.idle = plan.idle as u64;
     stats.idle_ready_s = idle_ready;

@@ -5,27 +5,35 @@
 //! An idle connection sends one request, reads the answer and then stays silent; it is not
 //! replaced once it was established (so `idle_open` says how many the server still holds).
 //! It is *held* once its answer arrived: the server has accepted it and done all it will
-//! do for it.
+//! do for it. With `--warmup`, an active connection opens the same way before the load (it
+//! is *warming*: one request, not counted, then held), and joins the load when it begins.
+//! Only answers to requests meant for the measured window (from `Ctx::measure_from`) count.
+//!
+//! With `--tls` a connection's bytes pass through its TLS state ([`tls`]); without, the
+//! socket is read into the response reader and written from `out` directly, as before.
+
+mod connect;
+mod plain;
+mod tls;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
-use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
-use nix::sys::socket::{self, MsgFlags};
+use nix::sys::epoll::{Epoll, EpollFlags};
 
 use crate::cli::Config;
 use crate::net;
 use crate::parse::{Reader, Response};
 use crate::stats::{ErrorKind, Stats};
+use crate::tls::ThreadTls;
 
 /// Connections per thread at most that were started and have not had their first answer
-/// (connecting, or idle and waiting for its answer). On loopback a connect completes within
-/// the connect() call, before the server has accepted it, so counting only connects in
-/// progress would not bound what waits in the server's accept queue; counting until the
-/// answer does (a listener whose queue is full drops the SYN, and the client resends it
+/// (connecting, or idle or warming and waiting for its answer). On loopback a connect
+/// completes within the connect() call, before the server has accepted it, so counting only
+/// connects in progress would not bound what waits in the server's accept queue; counting
+/// until the answer does (a listener whose queue is full drops the SYN, and the client resends it
 /// only after a second). 512 per thread stays under one listener's default backlog
 /// (net.core.somaxconn 4096) even at 8 threads or processes on one shard.
 pub const MAX_CONNECTING: usize = 512;
@@ -61,9 +69,16 @@ pub struct Conn {
     /// Open loop: when the next request is due, and whether the heap holds an entry for it.
     next_at: Instant,
     scheduled: bool,
+    /// An idle or warming connection's one request was sent.
     idle_sent: bool,
-    /// An idle connection's answer arrived (it counts in `Ctx::idle_held` while open).
+    /// Its answer arrived (it counts in `Ctx::idle_held` or `Ctx::warm_held` while open).
     idle_answered: bool,
+    /// An active connection opening before the load (`--warmup`): it does as an idle one
+    /// does until the load begins.
+    pub warming: bool,
+    /// `--tls`: the session, from the TCP connect's completion to the close. Boxed, so a
+    /// plain connection carries one pointer for it.
+    tls: Option<Box<rustls::ClientConnection>>,
 }
 
 impl Conn {
@@ -82,6 +97,8 @@ impl Conn {
             scheduled: false,
             idle_sent: false,
             idle_answered: false,
+            warming: false,
+            tls: None,
         }
     }
 
@@ -116,13 +133,26 @@ pub struct Ctx<'a> {
     pub idle_open: u64,
     /// Idle connections open whose answer arrived.
     pub idle_held: u64,
+    /// Warming connections open, and those of them whose answer arrived.
+    pub warm_open: u64,
+    pub warm_held: u64,
+    /// Requests meant for this moment or later are measured (`None`: the load has not begun).
+    pub measure_from: Option<Instant>,
     /// This thread's first connection's index in the whole run (spreads source addresses).
     pub first_slot: usize,
     pub now: Instant,
+    /// `--tls`: what this thread's connections start their sessions with.
+    tls: Option<ThreadTls>,
 }
 
 impl<'a> Ctx<'a> {
-    pub fn new(cfg: &'a Config, epoll: Epoll, interval: Option<Duration>, first_slot: usize) -> Ctx<'a> {
+    pub fn new(
+        cfg: &'a Config,
+        epoll: Epoll,
+        interval: Option<Duration>,
+        first_slot: usize,
+        tls: Option<ThreadTls>,
+    ) -> Ctx<'a> {
         Ctx {
             cfg,
             epoll,
@@ -136,63 +166,41 @@ impl<'a> Ctx<'a> {
             open: 0,
             idle_open: 0,
             idle_held: 0,
+            warm_open: 0,
+            warm_held: 0,
+            measure_from: None,
             first_slot,
             now: Instant::now(),
+            tls,
         }
     }
 
     /// Connections started and not yet answered (what [`MAX_CONNECTING`] bounds).
     pub fn in_progress(&self) -> usize {
-        self.connecting + (self.idle_open - self.idle_held) as usize
+        self.connecting + (self.idle_open - self.idle_held + self.warm_open - self.warm_held) as usize
     }
 
-    pub fn start_connect(&mut self, c: &mut Conn, slot: usize) {
-        let sources = &self.cfg.sources;
-        let src = (!sources.is_empty()).then(|| sources[(self.first_slot + slot) % sources.len()]);
-        let fd = match net::connect(self.cfg.addr, src) {
-            Ok(fd) => fd,
-            Err(e) => return self.connect_failed(c, e),
-        };
-        c.generation = c.generation.wrapping_add(1);
-        let data = (slot as u64) << 32 | u64::from(c.generation);
-        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT | EpollFlags::EPOLLRDHUP | EpollFlags::EPOLLET;
-        if let Err(e) = self.epoll.add(&fd, EpollEvent::new(flags, data)) {
-            return self.connect_failed(c, e);
+    /// Whether the measured window has begun.
+    pub fn measuring(&self) -> bool {
+        self.measure_from.is_some_and(|m| self.now >= m)
+    }
+
+    /// The load begins for `c`, an active connection that was warming (or not yet open).
+    pub fn begin_load(&mut self, c: &mut Conn, slot: usize) {
+        if c.warming && c.state == State::Open {
+            self.warm_open -= 1;
+            self.warm_held -= u64::from(c.idle_answered);
         }
-        c.fd = Some(fd);
-        c.state = State::Connecting(self.now);
-        self.connecting += 1;
+        c.warming = false;
+        self.pump(c, slot);
     }
 
-    /// Count a failed connect and schedule the retry.
-    pub fn connect_failed(&mut self, c: &mut Conn, e: Errno) {
-        self.stats.error(ErrorKind::Connect);
-        let starved = match e {
-            Errno::EADDRNOTAVAIL => {
-                self.stats.no_ports += 1;
-                true
-            }
-            Errno::EMFILE | Errno::ENFILE => {
-                self.stats.no_fds += 1;
-                true
-            }
-            _ => false,
-        };
-        let backoff = Duration::from_millis(if starved { 1000 } else { 100 });
-        c.state = State::Waiting(self.now + backoff);
-    }
-
-    /// A connect in progress failed (`e`) or timed out (ETIMEDOUT): close it, retry later.
-    pub fn abandon_connect(&mut self, c: &mut Conn, e: Errno) {
-        self.connecting -= 1;
-        c.fd = None;
-        c.generation = c.generation.wrapping_add(1);
-        self.connect_failed(c, e);
-    }
-
+    // Inlined into the loop, and `deliver` into the plain read, as they were before the TLS
+    // path (another codegen unit) came in between.
+    #[inline]
     pub fn on_event(&mut self, c: &mut Conn, slot: usize, ev: EpollFlags) {
         match c.state {
-            State::Connecting(_) => {
+            State::Connecting(since) => {
                 if !ev.intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP) {
                     return;
                 }
@@ -204,7 +212,19 @@ impl<'a> Ctx<'a> {
                 self.stats.connects += 1;
                 self.open += 1;
                 self.idle_open += u64::from(c.idle);
+                self.warm_open += u64::from(c.warming);
+                if self.tls.is_some() && !self.tls_begin(c) {
+                    return self.end(c, slot);
+                }
                 self.pump(c, slot);
+                // --new-conn, closed loop: the latency of the connection's one request counts
+                // its connect (open loop counts from the intended time, whatever came before).
+                if self.cfg.new_conn
+                    && self.interval.is_none()
+                    && let Some(f) = c.flights.front_mut()
+                {
+                    f.sent = since;
+                }
             }
             State::Open => {
                 let read_ev =
@@ -212,7 +232,11 @@ impl<'a> Ctx<'a> {
                 if ev.intersects(read_ev) {
                     self.read(c, slot, ev.contains(EpollFlags::EPOLLRDHUP));
                 }
-                if c.state == State::Open && ev.contains(EpollFlags::EPOLLOUT) && c.out_pos < c.out.len() {
+                // A TLS connection may have records to send (its handshake) with `out` empty.
+                if c.state == State::Open
+                    && ev.contains(EpollFlags::EPOLLOUT)
+                    && (c.out_pos < c.out.len() || c.tls.is_some())
+                {
                     self.flush(c, slot);
                 }
             }
@@ -220,38 +244,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn read(&mut self, c: &mut Conn, slot: usize, hup: bool) {
-        loop {
-            let fd = c.fd.as_ref().expect("open has an fd");
-            match nix::unistd::read(fd, &mut self.buf) {
-                Ok(0) => return self.eof(c, slot),
-                Ok(n) => {
-                    let parsed = c.reader.feed(&self.buf[..n], &mut self.responses);
-                    let close = self.deliver(c);
-                    if let Err(e) = parsed {
-                        self.stats.error(e.into());
-                        return self.end(c, slot);
-                    }
-                    if close {
-                        return self.end(c, slot);
-                    }
-                    // A short read drained the socket; a later arrival is a new edge.
-                    if n < self.buf.len() && !hup {
-                        break;
-                    }
-                }
-                Err(Errno::EAGAIN) => break,
-                Err(Errno::EINTR) => continue,
-                Err(_) => {
-                    self.stats.error(ErrorKind::Reset);
-                    return self.end(c, slot);
-                }
-            }
-        }
-        self.pump(c, slot);
-    }
-
     /// Check and record the responses just parsed; true when the connection must close.
+    #[inline]
     fn deliver(&mut self, c: &mut Conn) -> bool {
         let mut close = false;
         for resp in self.responses.drain(..) {
@@ -260,14 +254,20 @@ impl<'a> Ctx<'a> {
                 self.stats.error(ErrorKind::Framing);
                 return true;
             };
-            // An idle connection's one answer is checked and counted apart: its latency
-            // belongs to the ramp-up, not to the load.
-            if c.idle {
-                self.stats.idle_answered += 1;
+            // An idle or warming connection's one answer is checked and counted apart: its
+            // latency belongs to the ramp-up, not to the load; so does a warm-up's.
+            if c.idle || c.warming {
+                if c.idle {
+                    self.stats.idle_answered += 1;
+                } else {
+                    self.stats.uncounted += 1;
+                }
                 if !c.idle_answered {
                     c.idle_answered = true;
-                    self.idle_held += 1;
+                    *(if c.idle { &mut self.idle_held } else { &mut self.warm_held }) += 1;
                 }
+            } else if self.measure_from.is_none_or(|m| f.intended < m) {
+                self.stats.uncounted += 1;
             } else {
                 let from = if self.interval.is_none() { f.sent } else { f.intended };
                 self.stats.record_us(self.now.saturating_duration_since(from).as_micros() as u64);
@@ -279,7 +279,8 @@ impl<'a> Ctx<'a> {
             } else if self.cfg.expect_bytes.is_some_and(|n| resp.has_body && resp.body_len != n) {
                 self.stats.error(ErrorKind::Length);
             }
-            close |= resp.close;
+            // --new-conn: the client ends the connection once its one request is answered.
+            close |= resp.close || (self.cfg.new_conn && !c.idle);
         }
         close
     }
@@ -304,9 +305,12 @@ impl<'a> Ctx<'a> {
         if c.state == State::Open {
             self.open -= 1;
             self.idle_open -= u64::from(c.idle);
-            self.idle_held -= u64::from(c.idle_answered);
+            self.idle_held -= u64::from(c.idle && c.idle_answered);
+            self.warm_open -= u64::from(c.warming);
+            self.warm_held -= u64::from(c.warming && c.idle_answered);
         }
         c.fd = None;
+        c.tls = None;
         c.generation = c.generation.wrapping_add(1);
         c.reader = Reader::default();
         c.out.clear();
@@ -315,6 +319,8 @@ impl<'a> Ctx<'a> {
         if c.idle && c.idle_sent {
             c.state = State::Done;
         } else {
+            // Its replacement (a warming one's too) sends its one request again.
+            (c.idle_sent, c.idle_answered) = (false, false);
             c.state = State::Queued;
             self.queue.push_back(slot);
         }
@@ -326,7 +332,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         let depth = self.cfg.pipeline;
-        if c.idle {
+        if c.idle || c.warming {
             if !c.idle_sent {
                 c.idle_sent = true;
                 self.send(c, self.now);
@@ -346,7 +352,7 @@ impl<'a> Ctx<'a> {
                 self.send(c, self.now);
             }
         }
-        if c.out_pos < c.out.len() {
+        if c.out_pos < c.out.len() || c.tls.is_some() {
             self.flush(c, slot);
         }
     }
@@ -362,22 +368,5 @@ impl<'a> Ctx<'a> {
         c.out.extend_from_slice(&reqs[c.next_path]);
         c.next_path = (c.next_path + 1) % reqs.len();
         c.flights.push_back(Flight { intended, sent: self.now });
-    }
-
-    fn flush(&mut self, c: &mut Conn, slot: usize) {
-        while c.out_pos < c.out.len() {
-            let fd = c.fd.as_ref().expect("open has an fd").as_raw_fd();
-            match socket::send(fd, &c.out[c.out_pos..], MsgFlags::MSG_NOSIGNAL) {
-                Ok(n) => c.out_pos += n,
-                Err(Errno::EAGAIN) => return,
-                Err(Errno::EINTR) => continue,
-                Err(_) => {
-                    self.stats.error(ErrorKind::Reset);
-                    return self.end(c, slot);
-                }
-            }
-        }
-        c.out.clear();
-        c.out_pos = 0;
     }
 }

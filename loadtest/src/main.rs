@@ -1,4 +1,5 @@
-//! c10k-load: a closed- and open-loop HTTP/1.1 load generator on its own epoll loops.
+//! c10k-load: a closed- and open-loop HTTP/1.1 load generator on its own epoll loops, over
+//! TCP or TLS.
 //!
 //! Exit status: 0 when the run completed with zero errors, 1 when there were errors or it
 //! could not run, 2 for bad flags.
@@ -12,6 +13,7 @@ mod procs;
 mod report;
 mod run;
 mod stats;
+mod tls;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -85,6 +87,17 @@ fn finish(cfg: &Config, stats: &Stats) -> ExitCode {
              (--idle-timeout {} s); see the errors, or give a large population more --idle-timeout",
             stats.idle_at_start,
             stats.idle,
+            stats.idle_phase_s.unwrap_or(0.0),
+            cfg.idle_timeout.as_secs_f64()
+        );
+        ok = false;
+    }
+    if cfg.open_first && stats.idle_phase_s.is_some() && stats.warmed < stats.connections {
+        eprintln!(
+            "c10k-load: the load began with only {} of {} active connections open and answered (--warmup), \
+             {:.2} s in (--idle-timeout {} s); see the errors",
+            stats.warmed,
+            stats.connections,
             stats.idle_phase_s.unwrap_or(0.0),
             cfg.idle_timeout.as_secs_f64()
         );

@@ -19,7 +19,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::cli::{Config, worker_args};
-use crate::run::{Ramp, progress_loop};
+use crate::run::{Ramp, announce_load, progress_loop};
 use crate::stats::{Progress, Stats};
 
 type Report = (usize, Result<Stats, String>);
@@ -72,6 +72,7 @@ pub fn run(cfg: &Config, stop: &AtomicBool) -> Result<Stats, String> {
         for mut w in gos.drain(..) {
             let _ = w.write_all(b"go\n");
         }
+        announce_load(cfg, launch);
     };
     let ramp = if cfg.load_during_ramp {
         begin();

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use crate::cli::Config;
 use crate::stats::{ErrorKind, Stats};
+use crate::tls::TlsSettings;
 
 const QUANTILES: [(&str, &str, f64); 4] =
     [("p50", "p50_us", 0.5), ("p90", "p90_us", 0.9), ("p99", "p99_us", 0.99), ("p99.9", "p999_us", 0.999)];
@@ -13,10 +14,16 @@ pub fn summary(cfg: &Config, st: &Stats) -> String {
     let mut s = String::new();
     let urls = &cfg.args.urls;
     let more = if urls.len() > 1 { format!(" (+{} more paths)", urls.len() - 1) } else { String::new() };
-    let mode = match cfg.rate {
+    let mut mode = match cfg.rate {
         Some(r) => format!("open loop at {r} req/s"),
         None => "closed loop".to_string(),
     };
+    if cfg.new_conn {
+        mode.push_str(", a new connection per request");
+    }
+    if cfg.tls.is_some() {
+        mode.push_str(", TLS");
+    }
     let _ = writeln!(s, "c10k-load: {}{more}", urls[0]);
     let _ = writeln!(
         s,
@@ -25,6 +32,9 @@ pub fn summary(cfg: &Config, st: &Stats) -> String {
     );
     if st.idle > 0 {
         let _ = writeln!(s, "  ramp      {}", ramp(cfg, st));
+    }
+    if let Some(w) = cfg.warmup {
+        let _ = writeln!(s, "  warm-up   {}", warmup(cfg, w.as_secs_f64(), st));
     }
     let _ = writeln!(
         s,
@@ -35,6 +45,9 @@ pub fn summary(cfg: &Config, st: &Stats) -> String {
         st.connects,
         st.inflight
     );
+    if let Some(tls) = &cfg.tls {
+        let _ = writeln!(s, "  tls       {}", tls_line(tls, st, cfg.warmup.is_some()));
+    }
     let _ = write!(s, "  latency  ");
     for (name, _, q) in QUANTILES {
         let _ = write!(s, " {name} {}", fmt_us(st.quantile_us(q)));
@@ -84,6 +97,40 @@ fn ramp(cfg: &Config, st: &Stats) -> String {
     }
 }
 
+/// What came before the measured window with `--warmup`: `10000 of 10000 active connections
+/// open and answered in 3.10 s, then 2.00 s of load; 12000 answers not counted`.
+fn warmup(cfg: &Config, secs: f64, st: &Stats) -> String {
+    let opened = match st.idle_phase_s {
+        _ if !cfg.open_first => String::new(),
+        None => "stopped before the load began; ".to_string(),
+        Some(t) => {
+            format!("{} of {} active connections open and answered in {t:.2} s, then ", st.warmed, st.connections)
+        }
+    };
+    format!("{opened}{secs:.2} s of load; {} answers not counted", st.uncounted)
+}
+
+/// `1000 handshakes, 990 resumed (99.0%); resumption on, groups x25519, SNI localhost,
+/// certificate not verified` (after a warm-up: `1000 handshakes in the measured window, ...`).
+fn tls_line(tls: &TlsSettings, st: &Stats, warmup: bool) -> String {
+    let window = if warmup { " in the measured window" } else { "" };
+    let resumption = if tls.resume { "on" } else { "off" };
+    let verified = if tls.roots.is_some() { "verified (--cacert)" } else { "not verified" };
+    let name = tls.server_name.to_str();
+    let kx = tls.kx.name();
+    format!(
+        "{} handshakes{window}, {} resumed ({:.1}%); resumption {resumption}, groups {kx}, SNI {name}, certificate {verified}",
+        st.handshakes,
+        st.resumed,
+        resumed_pct(st).unwrap_or(0.0)
+    )
+}
+
+/// The share of handshakes that resumed a session, in percent (`None`: no handshake).
+fn resumed_pct(st: &Stats) -> Option<f64> {
+    (st.handshakes > 0).then(|| st.resumed as f64 * 100.0 / st.handshakes as f64)
+}
+
 /// `123 us`, `4.56 ms`, `1.23 s`.
 fn fmt_us(us: u64) -> String {
     match us {
@@ -127,6 +174,24 @@ pub fn json(cfg: &Config, st: &Stats) -> String {
         st.idle_phase_s.is_some() && st.idle_at_start >= st.idle,
         cfg.idle_timeout.as_secs_f64(),
         cfg.load_during_ramp
+    );
+    let _ = write!(
+        s,
+        ",\"new_conn\":{},\"tls\":{},\"tls_resume\":{},\"handshakes\":{},\"resumed\":{},\"resumed_pct\":{}",
+        cfg.new_conn,
+        cfg.tls.is_some(),
+        cfg.tls.as_ref().is_some_and(|t| t.resume),
+        st.handshakes,
+        st.resumed,
+        resumed_pct(st).map_or("null".to_string(), |p| format!("{p:.1}"))
+    );
+    let _ = write!(
+        s,
+        ",\"tls_kx\":{},\"warmup_s\":{},\"warmed\":{},\"uncounted\":{}",
+        cfg.tls.as_ref().map_or("null".to_string(), |t| json_string(t.kx.name())),
+        cfg.warmup.map_or("null".to_string(), |w| w.as_secs_f64().to_string()),
+        st.warmed,
+        st.uncounted
     );
     let _ = write!(
         s,
@@ -209,6 +274,34 @@ mod tests {
         let overlap = ramp(&cfg(&["--load-during-ramp"]), &st(Some(0.0), 0, Some(3.0)));
         assert!(overlap.contains("--load-during-ramp") && overlap.ends_with("all open after 3.00 s"), "{overlap}");
         assert!(json(&plain, &st(None, 0, None)).contains("\"idle_phase_s\":null"));
+    }
+
+    #[test]
+    fn tls_runs_say_how_many_handshakes_resumed() {
+        use clap::Parser;
+        let cfg = |extra: &[&str]| {
+            let args = [&["c10k-load", "--url", "http://127.0.0.1:9/"][..], extra].concat();
+            Config::from_args(crate::cli::Args::parse_from(args)).unwrap()
+        };
+        let st = Stats { handshakes: 40, resumed: 39, ..Stats::default() };
+        let tls = cfg(&["--tls", "--tls-resume", "--new-conn"]);
+        let text = summary(&tls, &st);
+        assert!(text.contains("closed loop, a new connection per request, TLS, "), "{text}");
+        let line = "  tls       40 handshakes, 39 resumed (97.5%); resumption on, groups default, SNI localhost, certificate not \
+             verified\n";
+        assert!(text.contains(line), "{text}");
+        let j = json(&tls, &st);
+        let keys =
+            "\"new_conn\":true,\"tls\":true,\"tls_resume\":true,\"handshakes\":40,\"resumed\":39,\"resumed_pct\":97.5";
+        assert!(j.contains(keys), "{j}");
+        let plain = cfg(&[]);
+        assert!(!summary(&plain, &Stats::default()).contains("tls"));
+        let j = json(&plain, &Stats::default());
+        assert!(
+            j.contains("\"tls\":false,\"tls_resume\":false,\"handshakes\":0,\"resumed\":0,\"resumed_pct\":null"),
+            "{j}"
+        );
+        assert!(j.contains("\"unsupported\":0,\"tls\":0}"), "{j}");
     }
 
     #[test]

@@ -49,7 +49,10 @@ pub fn run_local(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<Stats, String> 
             });
         }
         drop(tx);
-        let mut begin = || gate.open();
+        let mut begin = || {
+            gate.open();
+            announce_load(cfg, start);
+        };
         let ramp = if cfg.worker.is_none() && !cfg.load_during_ramp {
             Ramp::Decide { deadline: start + cfg.idle_timeout, begin: &mut begin }
         } else {
@@ -62,6 +65,15 @@ pub fn run_local(cfg: &Config, stop: &Arc<AtomicBool>) -> Result<Stats, String> 
         stats.merge(&r?);
     }
     Ok(stats)
+}
+
+/// With `--warmup`, say on stderr when the load began: `c10k-load: load began 2.013 s in;
+/// measured after 2.000 s of warm-up` (from which make loadtest times the measured window).
+pub fn announce_load(cfg: &Config, start: Instant) {
+    if let Some(w) = cfg.warmup {
+        let (at, w) = (start.elapsed().as_secs_f64(), w.as_secs_f64());
+        eprintln!("c10k-load: load began {at:.3} s in; measured after {w:.3} s of warm-up");
+    }
 }
 
 /// A worker begins its load when its parent writes `go` on its stdin; a parent that goes
@@ -134,8 +146,9 @@ pub fn progress_loop<T>(
         {
             if ready.is_none() {
                 eprintln!(
-                    "c10k-load: the {idle} idle connections were not all open and answered by the --idle-timeout; \
-                     starting the load without the rest (the run will fail)"
+                    "c10k-load: the connections to open before the load ({idle} idle, and the active ones with \
+                     --warmup) were not all open and answered by the --idle-timeout; starting the load without \
+                     the rest (the run will fail)"
                 );
             }
             begin();

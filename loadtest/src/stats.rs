@@ -28,10 +28,13 @@ pub enum ErrorKind {
     Length,
     /// Transfer-Encoding (chunked).
     Unsupported,
+    /// A TLS session that could not be established or carried on: a certificate not trusted
+    /// by --cacert, an alert from the server, a record that does not decrypt.
+    Tls,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::Connect,
         ErrorKind::Reset,
         ErrorKind::Closed,
@@ -40,6 +43,7 @@ impl ErrorKind {
         ErrorKind::Framing,
         ErrorKind::Length,
         ErrorKind::Unsupported,
+        ErrorKind::Tls,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +56,7 @@ impl ErrorKind {
             ErrorKind::Framing => "framing",
             ErrorKind::Length => "length",
             ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Tls => "tls",
         }
     }
 }
@@ -102,6 +107,15 @@ pub struct Stats {
     /// Connects failed with EADDRNOTAVAIL (no local port) / EMFILE or ENFILE (no fd).
     pub no_ports: u64,
     pub no_fds: u64,
+    /// TLS handshakes completed (in the measured window, and the idle connections' in the
+    /// ramp), and how many of them resumed an earlier session.
+    pub handshakes: u64,
+    pub resumed: u64,
+    /// `--warmup`: active connections open and answered when the load began.
+    pub warmed: u64,
+    /// Answers on active connections to requests sent before the measured window (the
+    /// warm-up's): checked, not counted in `requests` nor in the latency.
+    pub uncounted: u64,
 }
 
 impl Default for Stats {
@@ -123,6 +137,10 @@ impl Default for Stats {
             duration_s: 0.0,
             no_ports: 0,
             no_fds: 0,
+            handshakes: 0,
+            resumed: 0,
+            warmed: 0,
+            uncounted: 0,
         }
     }
 }
@@ -160,6 +178,10 @@ impl Stats {
         self.duration_s = self.duration_s.max(other.duration_s);
         self.no_ports += other.no_ports;
         self.no_fds += other.no_fds;
+        self.handshakes += other.handshakes;
+        self.resumed += other.resumed;
+        self.warmed += other.warmed;
+        self.uncounted += other.uncounted;
     }
 
     pub fn rps(&self) -> f64 {
@@ -194,6 +216,10 @@ impl Stats {
         kv("duration_s", self.duration_s.to_string());
         kv("no_ports", self.no_ports.to_string());
         kv("no_fds", self.no_fds.to_string());
+        kv("handshakes", self.handshakes.to_string());
+        kv("resumed", self.resumed.to_string());
+        kv("warmed", self.warmed.to_string());
+        kv("uncounted", self.uncounted.to_string());
         for k in ErrorKind::ALL {
             kv("error", format!("{} {}", k.name(), self.errors[k as usize]));
         }
@@ -230,6 +256,10 @@ impl Stats {
                 "duration_s" => st.duration_s = a.parse().map_err(|_| bad())?,
                 "no_ports" => st.no_ports = num(a)?,
                 "no_fds" => st.no_fds = num(a)?,
+                "handshakes" => st.handshakes = num(a)?,
+                "resumed" => st.resumed = num(a)?,
+                "warmed" => st.warmed = num(a)?,
+                "uncounted" => st.uncounted = num(a)?,
                 "error" => {
                     let k = ErrorKind::ALL.into_iter().find(|k| k.name() == a).ok_or_else(bad)?;
                     st.errors[k as usize] = num(b)?;
@@ -249,8 +279,8 @@ pub struct Progress {
     pub errors: AtomicU64,
     pub open: AtomicU64,
     pub idle_open: AtomicU64,
-    /// Seconds from the run's start until every idle connection of this thread (or worker)
-    /// was open and answered; set once.
+    /// Seconds from the run's start until every idle connection of this thread (or worker),
+    /// and with `--warmup` every active one, was open and answered; set once.
     pub idle_ready_s: OnceLock<f64>,
 }
 
@@ -286,6 +316,7 @@ mod tests {
     #[test]
     fn wire_round_trip_and_merge() {
         let mut a = Stats { requests: 3, connections: 2, idle: 5, idle_open: 4, duration_s: 1.5, ..Stats::default() };
+        (a.handshakes, a.resumed, a.warmed, a.uncounted) = (7, 6, 2, 9);
         a.idle_ready_s = None;
         a.idle_phase_s = Some(2.5);
         a.idle_at_start = 4;
@@ -296,6 +327,7 @@ mod tests {
         let wire = a.to_wire();
         let b = Stats::from_wire(wire.lines().skip(1)).unwrap();
         assert_eq!((b.requests, b.connections, b.idle, b.idle_open), (3, 2, 5, 4));
+        assert_eq!((b.handshakes, b.resumed, b.warmed, b.uncounted), (7, 6, 2, 9));
         assert_eq!(b.errors[ErrorKind::Timeout as usize], 1);
         assert_eq!((b.idle_ready_s, b.idle_phase_s, b.idle_at_start), (None, Some(2.5), 4));
         assert_eq!(b.hist.len(), 3);
@@ -305,6 +337,7 @@ mod tests {
         m.merge(&b);
         assert_eq!((m.requests, m.connections, m.hist.len(), m.errors_total()), (6, 4, 6, 2));
         assert_eq!((m.idle_phase_s, m.idle_at_start), (Some(2.5), 8));
+        assert_eq!((m.handshakes, m.resumed, m.warmed, m.uncounted), (14, 12, 4, 18));
         let mut r = Stats { idle_ready_s: Some(0.5), ..Stats::default() };
         r.merge(&Stats { idle_ready_s: Some(0.25), ..Stats::default() });
         assert_eq!(r.idle_ready_s, Some(0.5));

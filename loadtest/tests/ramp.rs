@@ -282,3 +282,33 @@ fn workers_whose_parent_goes_away_in_the_ramp_close_their_connections() {
     assert_eq!(split(&log).0.len(), IDLE, "the idle connections asked, and no active one");
     assert_eq!(open, 0, "{open} of {} connections still open 3 s after the parent was killed", log.len());
 }
+
+#[test]
+fn warmup_opens_the_active_connections_first_and_measures_only_after_it() {
+    for extra in [&[][..], &["--procs", "2"]] {
+        let fake = Fake::start(Some(Duration::from_millis(600)));
+        let r = run(&fake.url, &[&["--warmup", "0.3"][..], extra].concat());
+        let why = format!("{extra:?}: {}", r.why());
+        assert_eq!(r.out.status.code(), Some(0), "{why}");
+        let log = fake.log();
+        let (idle, active) = split(&log);
+        assert_eq!((idle.len(), active.len()), (IDLE, CONNS), "{why}");
+        // Each active connection asked once in the ramp, with the idle ones, and again only
+        // once every connection was held.
+        let held = log.iter().filter_map(|c| c.first_answer).max().unwrap();
+        assert!(active.iter().all(|c| c.requests[0] < held && c.requests[1] > held), "{why}");
+        assert_eq!(num(&r.json, "warmed"), CONNS as f64, "{why}");
+        // The second of load is measured after the 0.3 s of warm-up, and nothing measured
+        // waited behind the ramp's slow answers.
+        let phase = num(&r.json, "idle_phase_s");
+        assert!((0.6..1.5).contains(&phase) && r.wall.as_secs_f64() >= phase + 1.3, "{why}");
+        assert!((0.95..1.3).contains(&num(&r.json, "duration_s")), "{why}");
+        assert!(num(&r.json, "max_us") < SLOW.as_micros() as f64, "{why}");
+        // Every answer on an active connection is measured or not counted; some still in flight.
+        let asked: usize = active.iter().map(|c| c.requests.len()).sum();
+        let answered = (num(&r.json, "requests") + num(&r.json, "uncounted")) as usize;
+        assert!(num(&r.json, "uncounted") > CONNS as f64 && (asked - CONNS..=asked).contains(&answered), "{why}");
+        let line = format!("  warm-up   {CONNS} of {CONNS} active connections open and answered in ");
+        assert!(r.stdout().contains(&line) && r.stdout().contains(" s, then 0.30 s of load; "), "{why}");
+    }
+}
