@@ -171,21 +171,9 @@ class Target:
         conf = os.path.join(conf_dir, "nginx.conf")
         mime = "/etc/nginx/mime.types"
         with open(conf, "w") as f:
-            f.write(f"""worker_processes {SHARDS};
-worker_rlimit_nofile 20000;
-daemon off;
-pid {conf_dir}/nginx.pid;
-error_log {conf_dir}/error.log;
-events {{ worker_connections 19000; }}
-http {{
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_requests 1000000; keepalive_timeout 75s;
-  open_file_cache max=4096 inactive=60s; open_file_cache_valid 1s;
-  {"include " + mime + ";" if os.path.exists(mime) else ""}
+            f.write(nginx_conf(conf_dir, f"""  {"include " + mime + ";" if os.path.exists(mime) else ""}
   server {{ listen 127.0.0.1:{self.port} reuseport; root {SITE}; }}
-}}
-""")
+"""))
         stop_leftover_nginx(os.path.join(conf_dir, "nginx.pid"), conf)
         self.proc = subprocess.Popen(["nginx", "-c", conf], stderr=subprocess.DEVNULL)
         time.sleep(0.5)
@@ -197,18 +185,7 @@ http {{
         os.makedirs(conf_dir, exist_ok=True)
         conf = os.path.join(conf_dir, "lighttpd.conf")
         with open(conf, "w") as f:
-            f.write(f"""server.document-root = "{SITE}"
-server.bind = "127.0.0.1"
-server.port = {self.port}
-server.max-worker = {SHARDS}
-server.max-fds = 20000
-server.max-connections = 9900
-server.network-backend = "sendfile"
-server.max-keep-alive-requests = 1000000
-server.max-keep-alive-idle = 75
-server.errorlog = "{conf_dir}/error.log"
-mimetype.assign = (".html" => "text/html", ".css" => "text/css", ".bin" => "application/octet-stream")
-""")
+            f.write(lighttpd_conf(conf_dir, self.port))
         # Its own session: lighttpd's master signals its whole process group when it stops.
         self.proc = subprocess.Popen(["lighttpd", "-D", "-f", conf], stderr=subprocess.DEVNULL,
                                      start_new_session=True)
@@ -253,6 +230,42 @@ mimetype.assign = (".html" => "text/html", ".css" => "text/css", ".bin" => "appl
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def nginx_conf(conf_dir, body):
+    """nginx's configuration as every run has it (SHARDS workers, sendfile, keep-alive limits
+    raised, open_file_cache, no access log; its pid file and error log in `conf_dir`), `body`
+    (lines of the http block: types, TLS settings, the server) at the end of the http block."""
+    return f"""worker_processes {SHARDS};
+worker_rlimit_nofile 20000;
+daemon off;
+pid {conf_dir}/nginx.pid;
+error_log {conf_dir}/error.log;
+events {{ worker_connections 19000; }}
+http {{
+  access_log off;
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_requests 1000000; keepalive_timeout 75s;
+  open_file_cache max=4096 inactive=60s; open_file_cache_valid 1s;
+{body}}}
+"""
+
+
+def lighttpd_conf(conf_dir, port):
+    """lighttpd's configuration as every run has it: SITE on 127.0.0.1:`port`, SHARDS
+    workers, sendfile, keep-alive limits raised, its error log in `conf_dir`."""
+    return f"""server.document-root = "{SITE}"
+server.bind = "127.0.0.1"
+server.port = {port}
+server.max-worker = {SHARDS}
+server.max-fds = 20000
+server.max-connections = 9900
+server.network-backend = "sendfile"
+server.max-keep-alive-requests = 1000000
+server.max-keep-alive-idle = 75
+server.errorlog = "{conf_dir}/error.log"
+mimetype.assign = (".html" => "text/html", ".css" => "text/css", ".bin" => "application/octet-stream")
+"""
 
 
 def stat_fields(pid):
@@ -309,11 +322,15 @@ def to_us(text):
 
 
 def run_wrk(port, path, conns, pipeline, threads=None):
-    threads = threads or min(conns, 2)
-    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{DURATION}s", "--latency", "--timeout", "10s"]
-    if pipeline > 1:
-        cmd += ["-s", os.path.join(ROOT, "loadtest", "pipeline.lua")]
-    out = subprocess.run(cmd + [f"http://127.0.0.1:{port}{path}"], capture_output=True, text=True).stdout
+    extra = ["-s", os.path.join(ROOT, "loadtest", "pipeline.lua")] if pipeline > 1 else []
+    return wrk(f"http://127.0.0.1:{port}{path}", conns, threads or min(conns, 2), extra)
+
+
+def wrk(url, conns, threads, extra=(), env=None, timeout=None):
+    """wrk for DURATION s against `url` (`extra`: its options before the URL): requests, p50
+    and p99 in µs (None where it printed none), errors. subprocess.TimeoutExpired past `timeout`."""
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{DURATION}s", "--latency", "--timeout", "10s", *extra]
+    out = subprocess.run(cmd + [url], capture_output=True, text=True, env=env, timeout=timeout).stdout
     requests = int(re.search(r"(\d+) requests in", out).group(1)) if "requests in" in out else 0
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0

@@ -2,7 +2,8 @@
 
 run.py hands every scenario whose tool is "tls" to run(); the rows it returns join run.py's
 (latest.json and latest.csv, the main table), and report() prints their own table: the TLS
-figures and each row's ratio against its target.
+figures and each row's ratio against its target. The servers and their certificates are
+tls_peers.py's, and reading what each server negotiated is tls_negotiated.py's.
 
 Each server is started fresh per row and round, with 2 shards or workers (SHARDS), serving
 the same site over HTTPS (TLS 1.3) with the same certificates, made at run time with the
@@ -35,9 +36,13 @@ OpenSSL ones follow the client). What each server agreed with each client is rea
 ServerHello (through a relay for c10k-load, from `openssl s_client` for OpenSSL's client) and
 printed with the rows.
 """
-import json, os, re, shutil, signal, socket, statistics, struct, subprocess, sys, threading, time
+import json, os, re, shutil, statistics, subprocess, sys, threading
 
-rt = None  # run.py's module, for its helpers (Target, free_port, wait_for_port, ...)
+import tls_negotiated, tls_peers
+from tls_negotiated import NEGOTIATED, negotiated_by_load, negotiated_by_openssl
+from tls_peers import make_certs, start, tls_dir
+
+rt = None  # run.py's module, for its helpers (DURATION, LOAD, wrk, ...): use() sets it
 
 # name, tool, path, connections, idle, pipeline: run.py's shape; the rest is in SPEC.
 HS_ECDSA, HS_RSA, HS_OPENSSL = "tls handshakes ecdsa", "tls handshakes rsa", "tls handshakes ecdsa openssl"
@@ -81,342 +86,10 @@ def is_tls(name):
     return name in SPEC
 
 
-def tls_dir():
-    return os.path.join(rt.RESULTS, "tls")
-
-
-# --- certificates -------------------------------------------------------------------------
-
-def make_certs():
-    """A CA and two leaves for localhost (and 127.0.0.1) signed by it, made afresh: the keys
-    never leave loadtest/results/tls/ (git-ignored)."""
-    d = tls_dir()
-    os.makedirs(d, exist_ok=True)
-    ossl = lambda *args: subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True, timeout=60)
-    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
-         "-out", "ca.pem", "-days", "30", "-subj", "/CN=c10k loadtest CA")
-    with open(os.path.join(d, "leaf.ext"), "w") as f:
-        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
-                "keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n")
-    for name, key in (("ecdsa", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]),
-                      ("rsa", ["-newkey", "rsa:2048"])):
-        ossl("req", *key, "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", "/CN=localhost")
-        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", f"{name}.pem", "-days", "30", "-extfile", "leaf.ext")
-    # wrk's OpenSSL: X25519 (what every server can do) and AES-128-GCM first (what rustls
-    # servers choose anyway), so every server negotiates the same.
-    with open(os.path.join(d, "openssl-client.cnf"), "w") as f:
-        f.write("openssl_conf = init\n[init]\nssl_conf = ssl\n[ssl]\nsystem_default = client\n[client]\n"
-                "Ciphersuites = TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\n"
-                "Groups = X25519\n")
-
-
-def cert(kind):
-    return os.path.join(tls_dir(), f"{kind}.pem"), os.path.join(tls_dir(), f"{kind}.key")
-
-
-# --- servers ------------------------------------------------------------------------------
-
-def two_ports():
-    a = rt.free_port()
-    while (b := rt.free_port()) == a:
-        pass
-    return a, b
-
-
-class C10k:
-    """c10k-server with a TLS listener beside run.py's plain one, and its status listener."""
-
-    def __init__(self, kind, cert_kind):
-        self.tls_port, self.status_port = two_ports()
-        crt, key = cert(cert_kind)
-        self.t = rt.Target(kind, ("--tls-listen", f"127.0.0.1:{self.tls_port}", "--tls-cert", crt, "--tls-key", key,
-                                  "--status-listen", f"127.0.0.1:{self.status_port}"))
-        self.kind, self.label, self.port, self.pids = kind, kind, self.t.port, self.t.pids
-        try:
-            rt.wait_for_port(self.tls_port)
-        except SystemExit:
-            self.t.stop()
-            raise
-
-    def cpu_seconds(self):
-        return self.t.cpu_seconds()
-
-    def rss_bytes(self):
-        return self.t.rss_bytes()
-
-    def handshakes(self):
-        """{shard: {result: count}} from /metrics."""
-        try:
-            with socket.create_connection(("127.0.0.1", self.status_port), timeout=5) as s:
-                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                text = b"".join(iter(lambda: s.recv(65536), b"")).decode("latin-1")
-        except OSError:
-            return {}
-        out = {}
-        for shard, result, n in re.findall(r'^c10k_tls_handshakes_total\{shard="(\d+)",result="(\w+)"\} (\d+)', text, re.M):
-            out.setdefault(int(shard), {})[result] = int(n)
-        return out
-
-    def stop(self):
-        self.t.stop()
-
-
-class Peer:
-    """nginx, h2o or lighttpd with a plain listener (`port`) and a TLS one (`tls_port`)."""
-
-    def __init__(self, kind, cert_kind):
-        self.kind = self.label = kind
-        self.port, self.tls_port = two_ports()
-        self.dir = os.path.join(rt.RESULTS, f"{kind}-tls")
-        os.makedirs(self.dir, exist_ok=True)
-        self.crt, self.key = cert(cert_kind)
-        self.conf = os.path.join(self.dir, f"{kind}.conf")
-        self.proc = None
-        with open(os.path.join(self.dir, "out.log"), "w") as self.out:
-            try:
-                getattr(self, "start_" + kind)()
-                rt.wait_for_port(self.port)
-                rt.wait_for_port(self.tls_port)
-            except SystemExit:
-                if self.proc:
-                    self.stop()
-                raise SystemExit(f"loadtest: {kind} did not serve its TLS configuration {self.conf}; "
-                                 f"see {self.dir}/out.log and error.log")
-
-    def start_nginx(self):
-        pid_file = os.path.join(self.dir, "nginx.pid")
-        with open(self.conf, "w") as f:
-            f.write(f"""worker_processes {rt.SHARDS};
-worker_rlimit_nofile 20000;
-daemon off;
-pid {pid_file};
-error_log {self.dir}/error.log;
-events {{ worker_connections 19000; }}
-http {{
-  access_log off;
-  sendfile on; tcp_nopush on; tcp_nodelay on;
-  keepalive_requests 1000000; keepalive_timeout 75s;
-  open_file_cache max=4096 inactive=60s; open_file_cache_valid 1s;
-  default_type application/octet-stream;
-  types {{ text/html html; text/css css; }}
-  ssl_certificate {self.crt};
-  ssl_certificate_key {self.key};
-  ssl_protocols TLSv1.2 TLSv1.3;
-  ssl_session_cache shared:SSL:10m;
-  ssl_session_timeout 1h;
-  ssl_session_tickets on;
-  server {{
-    listen 127.0.0.1:{self.port} reuseport;
-    listen 127.0.0.1:{self.tls_port} ssl reuseport;
-    root {rt.SITE};
-  }}
-}}
-""")
-        rt.stop_leftover_nginx(pid_file, self.conf)
-        self.proc = subprocess.Popen(["nginx", "-p", self.dir, "-e", f"{self.dir}/error.log", "-c", self.conf],
-                                     stdout=self.out, stderr=subprocess.STDOUT)
-        self.pids = self.workers(rt.SHARDS)
-
-    def start_h2o(self):
-        with open(self.conf, "w") as f:
-            f.write(f"""user: root
-num-threads: {rt.SHARDS}
-max-connections: 20000
-http1-request-timeout: 75
-pid-file: {self.dir}/h2o.pid
-error-log: {self.dir}/error.log
-listen:
-  host: 127.0.0.1
-  port: {self.port}
-listen:
-  host: 127.0.0.1
-  port: {self.tls_port}
-  ssl:
-    certificate-file: {self.crt}
-    key-file: {self.key}
-    minimum-version: TLSv1.2
-    ocsp-update-interval: 0
-hosts:
-  default:
-    paths:
-      /:
-        file.dir: {rt.SITE}
-""")
-        self.proc = subprocess.Popen(["h2o", "-c", self.conf], stdout=self.out, stderr=subprocess.STDOUT)
-        # One process, its threads the workers (counted in its /proc/PID/stat), and its
-        # child, neverbleed, which does the private key operations (RSA's at least).
-        self.pids = [self.proc.pid] + self.workers(1)
-
-    def start_lighttpd(self):
-        with open(self.conf, "w") as f:
-            f.write(f"""server.modules += ("mod_openssl")
-server.document-root = "{rt.SITE}"
-server.bind = "127.0.0.1"
-server.port = {self.port}
-server.max-worker = {rt.SHARDS}
-server.max-fds = 20000
-server.max-connections = 9900
-server.network-backend = "sendfile"
-server.max-keep-alive-requests = 1000000
-server.max-keep-alive-idle = 75
-server.errorlog = "{self.dir}/error.log"
-mimetype.assign = (".html" => "text/html", ".css" => "text/css", ".bin" => "application/octet-stream")
-$SERVER["socket"] == "127.0.0.1:{self.tls_port}" {{
-  ssl.engine = "enable"
-  ssl.pemfile = "{self.crt}"
-  ssl.privkey = "{self.key}"
-}}
-""")
-        # Its own session: lighttpd's master signals its whole process group when it stops.
-        self.proc = subprocess.Popen(["lighttpd", "-D", "-f", self.conf], stdout=self.out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        self.pids = self.workers(rt.SHARDS)
-
-    def workers(self, n):
-        """The master's children once there are n of them (within 5 s), or the master."""
-        kids = set()
-        for _ in range(100):
-            time.sleep(0.05)
-            if self.proc.poll() is not None:
-                sys.exit(f"loadtest: {self.kind} exited")
-            if len(kids := rt.children(self.proc.pid)) >= n:
-                break
-        return sorted(kids) or ([self.proc.pid] if self.kind != "h2o" else [])
-
-    def cpu_seconds(self):
-        return rt.Target.cpu_seconds(self)
-
-    def rss_bytes(self):
-        return rt.Target.rss_bytes(self)
-
-    def handshakes(self):
-        return {}
-
-    def stop(self):
-        pid = self.proc.pid
-        if self.kind == "nginx":  # by its pid file's pid, when that is the master we started
-            try:
-                with open(os.path.join(self.dir, "nginx.pid")) as f:
-                    if int(f.read().strip()) != pid:
-                        print(f"loadtest: {self.dir}/nginx.pid names another process; stopping {pid}",
-                              file=sys.stderr)
-            except (OSError, ValueError):
-                pass
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def start(kind, cert_kind):
-    return C10k(kind, cert_kind) if kind in ("epoll", "uring") else Peer(kind, cert_kind)
-
-
-# --- what was negotiated ------------------------------------------------------------------
-
-GROUPS = {0x001d: "X25519", 0x0017: "P-256", 0x0018: "P-384", 0x11ec: "X25519MLKEM768"}
-SUITES = {0x1301: "AES128-GCM", 0x1302: "AES256-GCM", 0x1303: "CHACHA20"}
-
-
-def server_hello(data):
-    """(version, cipher suite, key exchange group) from the bytes a server sent first, or None."""
-    if len(data) < 9 or data[0] != 22 or data[5] != 2:
-        return None
-    body = data[9:9 + int.from_bytes(data[6:9], "big")]
-    p = 2 + 32
-    p += 1 + body[p]
-    suite = int.from_bytes(body[p:p + 2], "big")
-    p += 3
-    end, p = p + 2 + int.from_bytes(body[p:p + 2], "big"), p + 2
-    version, group = "TLSv1.2", None
-    while p + 4 <= end:
-        t, n = struct.unpack(">HH", body[p:p + 4])
-        if t == 0x2b and n == 2 and body[p + 4:p + 6] == b"\x03\x04":
-            version = "TLSv1.3"
-        if t == 0x33 and n >= 2:
-            group = int.from_bytes(body[p + 4:p + 6], "big")
-        p += 4 + n
-    return version, SUITES.get(suite, hex(suite)), GROUPS.get(group, hex(group) if group else "?")
-
-
-def negotiated_by_load(port, kx):
-    """What c10k-load (offering the groups `kx`) and the server on `port` agree on: a relay
-    in between reads the ServerHello of one connection."""
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(16)
-    ls.settimeout(10)
-    seen = []
-
-    def pump(a, b, first):
-        buf = b""
-        try:
-            while d := a.recv(65536):
-                if first and not seen:
-                    buf += d
-                    if (hello := server_hello(buf)) or len(buf) > 16384:
-                        seen.append(hello)
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def relay():
-        try:
-            while True:
-                c, _ = ls.accept()
-                s = socket.create_connection(("127.0.0.1", port))
-                threading.Thread(target=pump, args=(c, s, False), daemon=True).start()
-                threading.Thread(target=pump, args=(s, c, True), daemon=True).start()
-        except OSError:
-            pass
-
-    threading.Thread(target=relay, daemon=True).start()
-    report = os.path.join(tls_dir(), "probe.json")
-    try:
-        subprocess.run([rt.LOAD, "--url", f"http://127.0.0.1:{ls.getsockname()[1]}/index.html", "--tls",
-                        "--cacert", os.path.join(tls_dir(), "ca.pem"), "--sni", "localhost", "--tls-kx", kx,
-                        "--conns", "1",
-                        "--duration", "300ms", "--json", report], capture_output=True, timeout=30)
-        with open(report) as f:
-            r = json.load(f)
-        verified = r["requests"] > 0 and not r["errors_total"]
-    except (subprocess.TimeoutExpired, OSError, ValueError, KeyError):
-        verified = False
-    ls.close()
-    if not seen or not seen[0]:
-        return None
-    return seen[0] + (() if verified else ("(certificate NOT verified against the CA)",))
-
-
-def negotiated_by_openssl(port):
-    """What OpenSSL's client (wrk's, with its OPENSSL_CONF) and the server agree on."""
-    env = dict(os.environ, OPENSSL_CONF=os.path.join(tls_dir(), "openssl-client.cnf"))
-    try:
-        out = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
-                              "-brief"], input="", capture_output=True, text=True, timeout=15, env=env).stderr
-    except subprocess.TimeoutExpired:
-        return None
-    version = re.search(r"Protocol version: (\S+)", out)
-    suite = re.search(r"Ciphersuite: TLS_(\S+)_SHA\d+", out)
-    group = re.search(r"(?:Server Temp Key|Negotiated TLS1.3 group): (\w+)", out)
-    if not version:
-        return None
-    suite = suite.group(1).replace("AES_128_GCM", "AES128-GCM").replace("AES_256_GCM", "AES256-GCM") if suite else "?"
-    return version.group(1), suite, group.group(1) if group else "?"
-
-
-NEGOTIATED = {}  # (server kind, client, groups offered) -> (version, suite, group)
+def use(module):
+    """run.py's module, here and in tls_peers and tls_negotiated, which use its helpers."""
+    global rt
+    rt = tls_peers.rt = tls_negotiated.rt = module
 
 
 # --- clients ------------------------------------------------------------------------------
@@ -484,19 +157,14 @@ def run_c10k_load(target, spec):
 def run_wrk(target, spec):
     """wrk over HTTPS (with `Connection: close` for the handshake row)."""
     threads = spec.get("threads", min(spec["conns"], 2))
-    cmd = ["wrk", f"-t{threads}", f"-c{spec['conns']}", f"-d{rt.DURATION}s", "--latency", "--timeout", "10s"]
-    cmd += ["-H", "Connection: close"] if spec.get("close") else []
+    extra = ["-H", "Connection: close"] if spec.get("close") else []
     env = dict(os.environ, OPENSSL_CONF=os.path.join(tls_dir(), "openssl-client.cnf"))
+    url = f"https://127.0.0.1:{target.tls_port}{spec.get('path', '/index.html')}"
     try:
-        out = subprocess.run(cmd + [f"https://127.0.0.1:{target.tls_port}{spec.get('path', '/index.html')}"],
-                             capture_output=True, text=True, env=env, timeout=rt.DURATION + 60).stdout
+        requests, p50, p99, errors = rt.wrk(url, spec["conns"], threads, extra, env, rt.DURATION + 60)
     except subprocess.TimeoutExpired:
         return None, "wrk did not finish"
-    requests = int(re.search(r"(\d+) requests in", out).group(1)) if "requests in" in out else 0
-    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
-    errors += int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
-    pct = lambda q: rt.to_us(m.group(1)) if (m := re.search(rf"^\s+{q}%\s+(\S+)", out, re.M)) else None
-    return {"requests": requests, "p50_us": pct(50), "p99_us": pct(99), "errors_total": errors}, None
+    return {"requests": requests, "p50_us": p50, "p99_us": p99, "errors_total": errors}, None
 
 
 def measure(target, name):
@@ -603,8 +271,7 @@ def prepare(kinds):
 
 def run(module, scenario, kinds):
     """Every server's row of `scenario` (ROUNDS rounds, servers alternating; medians)."""
-    global rt
-    rt = module
+    use(module)
     name = scenario[0]
     servers = prepare(kinds)
     spec = SPEC[name]
@@ -657,8 +324,7 @@ PEER_KINDS = ("nginx", "h2o", "lighttpd")
 
 def report(module, rows):
     """The TLS rows' own table, then each c10k-server row against its target."""
-    global rt
-    rt = module
+    use(module)
     rows = [r for r in rows if is_tls(r["scenario"])]
     if not rows:
         return

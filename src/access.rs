@@ -145,8 +145,8 @@ impl AccessLog {
             LogFormat::Json => {
                 write_line(out, &JSON, escape_json, [&self.iso, peer], &f);
                 if let Some(Some((version, cipher))) = self.secure.get(key) {
-                    out.pop();
-                    out.pop();
+                    // Two fields more before the line's closing "}\n".
+                    out.truncate(out.len() - JSON[9].len());
                     for piece in [",\"tls\":\"", version, "\",\"cipher\":\"", cipher, "\"}\n"] {
                         out.extend_from_slice(piece.as_bytes());
                     }

@@ -104,10 +104,7 @@ impl<C, T: Transport> Core<C, T> {
                 Phase::Open => {}
             }
             if slot.conn.out.is_some() || slot.transport.pending() {
-                let mut shared = std::mem::take(&mut self.shared);
-                let prepared = slot.transport.prepare(slot.conn.out.as_deref_mut(), &mut shared);
-                self.shared = shared;
-                let slot = &mut self.slots[key];
+                let prepared = slot.transport.prepare(slot.conn.out.as_deref_mut(), &mut self.shared);
                 if prepared.is_err() {
                     self.close(key, true);
                     continue;
