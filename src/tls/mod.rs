@@ -29,9 +29,9 @@ pub use session::Mixed;
 use std::sync::Arc;
 pub use tickets::TicketKeys;
 
-/// The crypto provider: aws-lc-rs, the faster of rustls' two in its published handshake
-/// and throughput reports (and in `make loadtest`'s TLS rows, see README).
-/// Its suites in the server's order of preference (`ignore_client_order`): AES-128-GCM
+/// The crypto provider: aws-lc-rs, which measured 12-15 % less CPU a handshake and 11 %
+/// less a megabyte encrypted than rustls' ring provider (docs/measurements.md), with its
+/// suites in the server's order of preference (`ignore_client_order`): AES-128-GCM
 /// first (the cheapest with AES instructions, and as strong as needed), ChaCha20 after the
 /// AES ones; ECDSA before RSA for TLS 1.2.
 pub(crate) fn provider() -> CryptoProvider {
