@@ -12,8 +12,7 @@
 //!
 //! What TLS adds beside the protocol's output: bytes of its own to send with no response
 //! queued (the handshake, alerts, session tickets: `pending`), which the core sends before
-//! it asks for input; a handshake that counts as a request for the request timeout
-//! (`handshaking`); an end of its own (`close_notify`, `finish`); and file ranges read
+//! it asks for input; an end of its own (`close_notify`, `finish`); and file ranges read
 //! with `pread` into a shard buffer and encrypted (`prepare`), where plain sends them with
 //! `sendfile`. After a handshake, kernel TLS would turn a connection back into plain (the
 //! kernel encrypts), which is why the choice is per connection, not per shard.
@@ -57,21 +56,28 @@ pub trait Transport: Sized {
     /// Make what the protocol queued in `out` ready to offer (TLS: encrypt a batch of it).
     fn prepare(&mut self, out: Option<&mut Outgoing>, shared: &mut Self::Shared) -> Result<(), Unsendable>;
 
-    /// `outbound` has something to offer.
-    fn ready(&self, out: Option<&Outgoing>) -> bool;
+    /// The queue a send takes from: the protocol's output `out` as it is (plain), or the
+    /// transport's own (TLS: records encrypted from it).
+    fn queue<'a>(&'a mut self, out: Option<&'a mut Outgoing>) -> Option<&'a mut Outgoing>;
+
+    /// `queue` has something to offer.
+    fn ready(&mut self, out: Option<&mut Outgoing>) -> bool {
+        self.queue(out).is_some_and(|queue| !queue.is_empty())
+    }
 
     /// What to put on the wire now, after `prepare`.
-    fn outbound<'a>(&'a mut self, out: Option<&'a mut Outgoing>) -> Option<Offer<'a>>;
+    fn outbound<'a>(&'a mut self, out: Option<&'a mut Outgoing>) -> Option<Offer<'a>> {
+        self.queue(out).and_then(Offer::new)
+    }
 
     /// `n` bytes of what `outbound` offered went out (0: the send failed); a loan of it is
     /// over. Returns how many bytes of the protocol's output are now wholly sent.
     fn sent(&mut self, n: usize, out: Option<&mut Outgoing>, shared: &mut Self::Shared) -> usize;
 
     /// What `outbound` offered is lent to the kernel.
-    fn lent(&self, out: Option<&Outgoing>) -> bool;
-
-    /// A handshake is under way: the request timeout applies, as to a request.
-    fn handshaking(&self) -> bool;
+    fn lent(&mut self, out: Option<&mut Outgoing>) -> bool {
+        self.queue(out).is_some_and(|queue| queue.is_lent())
+    }
 
     /// The protocol is done with the connection and everything queued has gone: queue the
     /// transport's own end (TLS: close_notify) if it has one and has not yet; whether it did.
@@ -112,13 +118,8 @@ impl Transport for Plain {
     }
 
     #[inline(always)]
-    fn ready(&self, out: Option<&Outgoing>) -> bool {
-        out.is_some_and(|out| !out.is_empty())
-    }
-
-    #[inline(always)]
-    fn outbound<'a>(&'a mut self, out: Option<&'a mut Outgoing>) -> Option<Offer<'a>> {
-        out.and_then(Offer::new)
+    fn queue<'a>(&'a mut self, out: Option<&'a mut Outgoing>) -> Option<&'a mut Outgoing> {
+        out
     }
 
     #[inline(always)]
@@ -127,16 +128,6 @@ impl Transport for Plain {
             out.give_back(n);
         }
         n
-    }
-
-    #[inline(always)]
-    fn lent(&self, out: Option<&Outgoing>) -> bool {
-        out.is_some_and(Outgoing::is_lent)
-    }
-
-    #[inline(always)]
-    fn handshaking(&self) -> bool {
-        false
     }
 
     #[inline(always)]

@@ -127,9 +127,6 @@ impl Driver for UringDriver {
             self.completions.clear();
             self.next = 0;
             self.uring.ring.reap(&mut self.completions);
-            if self.completions.is_empty() {
-                self.sweep(core);
-            }
         }
         while self.next < self.completions.len() && !core.turn_full() {
             let (user_data, result, flags) = self.completions[self.next];

@@ -141,7 +141,7 @@ impl<C, T: Transport> Core<C, T> {
     /// every operation): every loan is over, whatever its send came to.
     pub fn quiesced(&mut self) {
         for (_, slot) in self.slots.iter_mut() {
-            if slot.transport.lent(slot.conn.out.as_deref()) {
+            if slot.transport.lent(slot.conn.out.as_deref_mut()) {
                 slot.transport.sent(0, slot.conn.out.as_deref_mut(), &mut self.shared);
             }
         }

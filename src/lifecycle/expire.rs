@@ -43,9 +43,6 @@ impl<C, T: Transport> Core<C, T> {
                 Timer::Linger | Timer::None => {}
             }
             match slot.timer {
-                // No request to answer 408 to (and no keys to answer with): a handshake
-                // ran out of time.
-                Timer::Request if slot.transport.handshaking() => self.close(key, false),
                 Timer::Request => {
                     slot.flags.set(Flags::UNPARSED, false);
                     slot.conn.timed_out(&mut self.ctx, &mut self.scratch);

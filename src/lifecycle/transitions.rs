@@ -109,7 +109,7 @@ impl<C, T: Transport> Core<C, T> {
                     self.close(key, true);
                     continue;
                 }
-                if slot.transport.ready(slot.conn.out.as_deref()) {
+                if slot.transport.ready(slot.conn.out.as_deref_mut()) {
                     return Next::Send;
                 }
                 if slot.conn.out.as_ref().is_some_and(|out| !out.is_empty()) {
@@ -197,7 +197,7 @@ impl<C, T: Transport> Core<C, T> {
             Phase::Open if slot.conn.out.is_some() || slot.transport.pending() => Timer::Send,
             // A last answer went out; the driver shuts our side at once.
             Phase::Open if slot.conn.closing => Timer::Linger,
-            Phase::Open if slot.conn.mid_request() || slot.transport.handshaking() => Timer::Request,
+            Phase::Open if slot.conn.mid_request() => Timer::Request,
             Phase::Open => Timer::Idle,
         };
         // Only a keep-alive connection between requests is evictable: a new one may have

@@ -8,11 +8,15 @@
 //! buffer first, since the kernel cannot encrypt what `sendfile` sends here. The record
 //! queue goes back to the shard's pool once sent: between requests a TLS connection holds
 //! rustls' state and its 4 KiB read buffer, no record or file buffer.
+//!
+//! The handshake needs no deadline of its own: to the core, a connection mid-handshake is a
+//! new one whose first request has not begun, which must begin within the request timeout
+//! (a silent or trickling client is dropped then, as a plain one would be).
 
 use super::Shared;
 use crate::conn::{Offer, Outgoing, Segment};
 use crate::stats::{self, Handshake};
-use crate::transport::{Inbound, Transport, Unsendable};
+use crate::transport::{Inbound, Plain, Transport, Unsendable};
 use rustls::ServerConnection;
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
@@ -88,27 +92,15 @@ impl Transport for Mixed {
         }
     }
 
-    fn ready(&self, out: Option<&Outgoing>) -> bool {
-        match self.0.as_deref() {
-            None => out.is_some_and(|out| !out.is_empty()),
-            Some(tls) => tls.records.is_some(),
-        }
-    }
-
-    fn outbound<'a>(&'a mut self, out: Option<&'a mut Outgoing>) -> Option<Offer<'a>> {
+    fn queue<'a>(&'a mut self, out: Option<&'a mut Outgoing>) -> Option<&'a mut Outgoing> {
         match self.0.as_deref_mut() {
-            None => out.and_then(Offer::new),
-            Some(tls) => tls.records.as_deref_mut().and_then(Offer::new),
+            None => out,
+            Some(tls) => tls.records.as_deref_mut(),
         }
     }
 
     fn sent(&mut self, n: usize, out: Option<&mut Outgoing>, shared: &mut Shared) -> usize {
-        let Some(tls) = self.0.as_deref_mut() else {
-            if let Some(out) = out {
-                out.give_back(n);
-            }
-            return n;
-        };
+        let Some(tls) = self.0.as_deref_mut() else { return Plain.sent(n, out, &mut ()) };
         let Some(records) = tls.records.as_deref_mut() else { return 0 };
         records.give_back(n);
         if !records.is_empty() {
@@ -116,17 +108,6 @@ impl Transport for Mixed {
         }
         recycle(tls.records.take(), shared);
         std::mem::take(&mut tls.carried)
-    }
-
-    fn lent(&self, out: Option<&Outgoing>) -> bool {
-        match self.0.as_deref() {
-            None => out.is_some_and(Outgoing::is_lent),
-            Some(tls) => tls.records.as_deref().is_some_and(Outgoing::is_lent),
-        }
-    }
-
-    fn handshaking(&self) -> bool {
-        self.0.as_deref().is_some_and(|tls| matches!(tls.state, State::New | State::Handshaking))
     }
 
     fn close_notify(&mut self) -> bool {

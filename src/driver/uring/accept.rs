@@ -41,6 +41,14 @@ impl UringDriver {
             let acceptor = &mut self.acceptors[i];
             acceptor.armed = false;
             acceptor.cancelling = false;
+            if self.stopped {
+                // The accept was cancelled as the shard stopped accepting. A connection that
+                // came as it was cancelled may have had its wakeup taken by it (the accept is
+                // exclusive, and with DEFER_TASKRUN it would have run only at our next
+                // wait), leaving the connection queued with no other process woken for it
+                // (seen on 6.18): take what is queued before letting go of the listener.
+                self.accept_queued();
+            }
             self.release_listeners();
         }
         if result == -libc::ECANCELED {
@@ -56,29 +64,12 @@ impl UringDriver {
         }
     }
 
-    /// Take what every listener holds now, without waiting (the shard stops accepting).
+    /// Take what every listener still held holds now, without waiting (the shard stops
+    /// accepting).
     pub(super) fn accept_queued(&mut self) {
-        self.take_queued(|_| true);
-    }
-
-    /// After a wait that brought nothing (an idle wake, `IDLE_WAKE` apart at most), take
-    /// what the listeners hold anyway, while the core wants connections. A posted accept
-    /// was seen to miss a connection that came just as another process's accept on the
-    /// same socket was cancelled (an old generation stopping at a reload; kernel 6.18): it
-    /// sat in the queue until another connection woke the accept. This bounds that wait
-    /// by the idle wake, for one accept4 per listener per idle wake.
-    pub(super) fn sweep<T: Transport>(&mut self, core: &Core<ConnIo, T>) {
-        if !self.stopped {
-            self.take_queued(|waiting| core.wants_accepts(waiting));
-        }
-    }
-
-    /// Accept from every listener still held until it has none waiting, or until `more`
-    /// (given how many connections wait for a slot) says no.
-    fn take_queued(&mut self, more: impl Fn(usize) -> bool) {
         for (i, acceptor) in self.acceptors.iter().enumerate() {
             let Some(listener) = &acceptor.listener else { continue };
-            while more(self.overflow.len()) {
+            loop {
                 match sys::accept(listener) {
                     Ok(stream) => self.overflow.push_back((stream, i)),
                     Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted) => {}
