@@ -110,6 +110,7 @@ impl<D: Driver, T: Transport> Shard<D, T> {
     pub fn run(mut self, stop: &Stop, grace: Millis) -> io::Result<()> {
         let mut ready = Vec::new();
         let mut drain_until = None;
+        let mut announce_drain = false;
         let result = loop {
             if stop.now.load(Ordering::Relaxed) {
                 log::info(format_args!(
@@ -122,6 +123,12 @@ impl<D: Driver, T: Transport> Shard<D, T> {
                 drain_until = Some(self.core.now() + grace);
                 self.core.drain();
                 self.driver.stop_accepting(&mut self.core);
+                announce_drain = true;
+            }
+            // Said once it is true: an io_uring accept cancelled still completes, and
+            // may take a connection, until its last completion lets go of the listener.
+            if announce_drain && !self.driver.listening() {
+                announce_drain = false;
                 log::info(format_args!(
                     "draining: accepting no more; {} open, {} s at most",
                     log::count(self.core.len() as u64, "connection"),

@@ -142,6 +142,10 @@ impl Driver for EpollDriver {
         self.accept_more = false;
     }
 
+    fn listening(&self) -> bool {
+        !self.listeners.is_empty()
+    }
+
     fn quiet(&self) -> bool {
         self.waiting.is_empty()
     }

@@ -113,6 +113,10 @@ pub trait Driver: Sized {
     /// for another process holding the same listener, or is refused once none does.
     fn stop_accepting<T: Transport>(&mut self, core: &mut Core<Self::ConnIo, T>);
 
+    /// A listener is still held, so a connection may yet be accepted: after
+    /// `stop_accepting`, until an accept still in flight has ended.
+    fn listening(&self) -> bool;
+
     /// No accepted connection waits for a slot and no accept is in flight: with the core
     /// empty, a draining shard is done.
     fn quiet(&self) -> bool;

@@ -159,6 +159,10 @@ impl Driver for UringDriver {
         self.admit(core);
     }
 
+    fn listening(&self) -> bool {
+        self.acceptors.iter().any(Acceptor::listening)
+    }
+
     fn quiet(&self) -> bool {
         !self.acceptors.iter().any(Acceptor::armed) && self.overflow.is_empty()
     }

@@ -32,6 +32,10 @@ impl Acceptor {
     pub(super) fn armed(&self) -> bool {
         self.armed
     }
+
+    pub(super) fn listening(&self) -> bool {
+        self.listener.is_some()
+    }
 }
 
 impl UringDriver {
