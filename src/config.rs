@@ -1,6 +1,10 @@
-//! Command line → `Config`, validated before anything starts.
+//! Command line and configuration file → `Config`, validated before anything starts.
 
 #![forbid(unsafe_code)]
+
+mod describe;
+pub mod file;
+pub mod load;
 
 use crate::access::LogFormat;
 use crate::driver::Backend;
@@ -124,6 +128,28 @@ pub struct Config {
     #[arg(long, value_name = "PATH")]
     pub pid_file: Option<std::path::PathBuf>,
 
+    /// Read settings, listeners and virtual hosts from FILE (TOML; see the README's
+    /// configuration reference); flags given too win over the file
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Check the configuration (file, flags, roots, certificates), print the effective
+    /// configuration and exit: 0 when it is valid, 1 with the error when not
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// Run the shards as this user (the master binds, loads keys and opens roots first)
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Run the shards with this group [default: the --user's primary group]
+    #[arg(long, value_name = "NAME")]
+    pub group: Option<String>,
+
+    /// What the configuration file says (none without --config).
+    #[arg(skip)]
+    pub file: Option<std::sync::Arc<load::Loaded>>,
+
     /// Run as worker N of a master (internal)
     #[arg(long, hide = true, value_name = "N")]
     pub worker: Option<usize>,
@@ -179,7 +205,7 @@ pub const DEFAULT_LISTEN: SocketAddr =
 
 const LISTEN_EXAMPLE: &str = "e.g. 127.0.0.1:8080, [::]:8080 or localhost:8080";
 
-fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+pub(crate) fn parse_listen(s: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = s.parse() {
         return Ok(addr);
     }
@@ -274,22 +300,50 @@ fn parse_seconds(s: &str) -> Result<u64, String> {
 }
 
 impl Config {
-    /// Parse the process arguments; on a bad one, or flags that do not go together, print
-    /// one line and exit 2.
+    /// Parse the process arguments (and the configuration file they name); on a bad one,
+    /// or flags that do not go together, print one line and exit 2 (1 for the file).
     pub fn from_args() -> Config {
-        let config = match Config::try_parse() {
-            Ok(c) => c,
-            Err(e) if !e.use_stderr() => e.exit(),
-            Err(e) => {
-                eprintln!("c10k-server: {} (see c10k-server --help)", one_line(&e));
+        match Config::from_argv(std::env::args_os().collect()) {
+            Ok(config) => config,
+            Err(Refusal::Help(e)) => e.exit(),
+            Err(Refusal::Flags(why)) => {
+                eprintln!("c10k-server: {why}");
                 std::process::exit(2);
             }
-        };
-        if let Err(why) = config.check() {
-            eprintln!("c10k-server: {why}");
-            std::process::exit(2);
+            Err(Refusal::File(why)) => {
+                eprintln!("c10k-server: {why}");
+                std::process::exit(1);
+            }
         }
-        config
+    }
+
+    /// Parse `argv` (the program's name first), reading the configuration file it names:
+    /// the file's settings go before the command line's flags, so those win.
+    pub fn from_argv(argv: Vec<std::ffi::OsString>) -> Result<Config, Refusal> {
+        let flags = |e: clap::Error| match e.use_stderr() {
+            true => Refusal::Flags(format!("{} (see c10k-server --help)", one_line(&e))),
+            false => Refusal::Help(e),
+        };
+        let mut config = Config::try_parse_from(&argv).map_err(flags)?;
+        if let Some(path) = config.config.clone() {
+            let check = |flag: &str, value: &str| {
+                Config::try_parse_from(["c10k-server", flag, value]).map(drop).map_err(|e| one_line(&e))
+            };
+            let loaded = load::load(&path, &check).map_err(Refusal::File)?;
+            let mut with_file = argv[..1].to_vec();
+            with_file.extend(loaded.args.iter().cloned());
+            with_file.extend(argv[1..].iter().cloned());
+            config = Config::try_parse_from(with_file).map_err(flags)?;
+            config.file = Some(std::sync::Arc::new(loaded));
+        }
+        config.check().map_err(|why| match config.config.is_some() {
+            true => Refusal::File(format!(
+                "{}: {why}",
+                config.config.as_ref().map_or_else(String::new, |p| p.display().to_string())
+            )),
+            false => Refusal::Flags(why),
+        })?;
+        Ok(config)
     }
 
     /// Whether the flags go together; why not, and what to do, if not.
@@ -301,12 +355,16 @@ impl Config {
                  the Nth certificate"
             ));
         }
-        let has_certs = certs > 0 || self.tls_cert_dir.is_some();
-        if !self.tls_listen.is_empty() && !has_certs {
-            return Err("--tls-listen needs a certificate: pass --tls-cert PEM --tls-key PEM, or --tls-cert-dir DIR"
-                .to_string());
+        let file_certs = self.file.as_ref().is_some_and(|f| !f.certs.is_empty());
+        let has_certs = certs > 0 || self.tls_cert_dir.is_some() || file_certs;
+        if self.has_tls() && !has_certs {
+            let listener = if self.tls_listen.is_empty() { "a listener with tls = true" } else { "--tls-listen" };
+            return Err(format!(
+                "{listener} needs a certificate: pass --tls-cert PEM --tls-key PEM, or --tls-cert-dir DIR (tls_cert \
+                 and tls_key in the configuration file)"
+            ));
         }
-        if self.tls_listen.is_empty() && has_certs {
+        if !self.has_tls() && has_certs {
             let flag = if certs > 0 { "--tls-cert" } else { "--tls-cert-dir" };
             return Err(format!("{flag} without --tls-listen: pass --tls-listen ADDR:PORT to serve HTTPS"));
         }
@@ -323,8 +381,18 @@ impl Config {
     }
 
     /// Every listener a shard has, in the order of its listener numbers: the plain one
-    /// first (if any), then the TLS ones as given; `true` for TLS.
+    /// first (if any), then the TLS ones as given; `true` for TLS. The configuration
+    /// file's `[[listen]]` tables, in their order, unless --listen or --tls-listen is given.
     pub fn listeners(&self) -> Vec<(SocketAddr, bool)> {
+        self.listener_rules().into_iter().map(|(addr, tls, _)| (addr, tls)).collect()
+    }
+
+    /// `listeners`, each with its rules (PROXY protocol, redirect to HTTPS).
+    pub fn listener_rules(&self) -> Vec<(SocketAddr, bool, crate::site::ListenerRules)> {
+        let flags_name_none = self.listen.is_none() && self.tls_listen.is_empty();
+        if let Some(file) = self.file.as_ref().filter(|f| flags_name_none && !f.listeners.is_empty()) {
+            return file.listeners.clone();
+        }
         let plain = match (self.listen, self.tls_listen.is_empty()) {
             (Some(addr), _) => Some(addr),
             // nginx's way: HTTPS alone unless a plain address is asked for too.
@@ -332,21 +400,44 @@ impl Config {
             (None, false) => None,
         };
         let tls = self.tls_listen.iter().map(|&addr| (addr, true));
-        plain.map(|addr| (addr, false)).into_iter().chain(tls).collect()
+        let rules = crate::site::ListenerRules::default;
+        plain.map(|addr| (addr, false)).into_iter().chain(tls).map(|(addr, tls)| (addr, tls, rules())).collect()
     }
 
     /// Where the certificates come from: the --tls-cert/--tls-key pairs in order, and the
     /// --tls-cert-dir.
     pub fn cert_sources(&self) -> crate::tls::CertSources {
         crate::tls::CertSources {
-            pairs: self.tls_cert.iter().cloned().zip(self.tls_key.iter().cloned()).collect(),
+            pairs: (self.tls_cert.iter().cloned().zip(self.tls_key.iter().cloned()))
+                .chain(self.file.iter().flat_map(|f| f.certs.iter().cloned()))
+                .collect(),
             dir: self.tls_cert_dir.clone(),
         }
     }
 
     /// Some listener is TLS.
     pub fn has_tls(&self) -> bool {
-        !self.tls_listen.is_empty()
+        self.listeners().iter().any(|&(_, tls)| tls)
+    }
+
+    /// The hosts, the default one first (it serves --root, whatever its `root` says);
+    /// `None` when the server has only the default host with nothing configured for it,
+    /// which serves as it always did.
+    pub fn site(&self) -> Option<&std::sync::Arc<crate::site::SiteSpec>> {
+        self.file.as_ref().map(|f| &f.site).filter(|site| !site.is_plain())
+    }
+
+    /// The site a shard serves with: its hosts' roots opened and each listener's rules;
+    /// `None` for a server with nothing configured beyond the flags' root and listeners.
+    pub fn open_site(&self) -> std::io::Result<Option<crate::site::Site>> {
+        let rules: Vec<_> = self.listener_rules().into_iter().map(|(_, _, rules)| rules).collect();
+        let any_rules = rules.iter().any(|r| *r != crate::site::ListenerRules::default());
+        let spec = match (&self.file, self.site()) {
+            (_, Some(site)) => std::sync::Arc::clone(site),
+            (Some(file), None) if any_rules => std::sync::Arc::clone(&file.site),
+            _ => return Ok(None),
+        };
+        crate::site::Site::open(spec, rules, 16 << 20).map(Some)
     }
 
     pub fn shard_count(&self) -> usize {
@@ -370,6 +461,17 @@ impl Config {
             max_body: self.max_body,
         }
     }
+}
+
+/// Why the arguments were refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// --help or --version: clap prints it.
+    Help(clap::Error),
+    /// A bad flag, or flags that do not go together: the line to print.
+    Flags(String),
+    /// The configuration file: file:line:column, key and why.
+    File(String),
 }
 
 /// A clap error as one line: its message, and the accepted values when it lists them.

@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod log;
 pub mod master;
 pub mod shard;
+pub mod site;
 pub mod stats;
 pub mod tls;
 pub mod transport;

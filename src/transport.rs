@@ -88,6 +88,11 @@ pub trait Transport: Sized {
 
     /// (protocol version, cipher) of an established secure connection, for the access log.
     fn describe(&self) -> Option<(&'static str, &'static str)>;
+
+    /// The name the client asked for in its handshake (TLS SNI), once known.
+    fn server_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// The bytes as they are.

@@ -9,6 +9,7 @@ const LAYERS: &[&str] = &[
     "log",
     "stats",
     "files",
+    "site",
     "conn",
     "access",
     "transport",

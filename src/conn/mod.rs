@@ -2,6 +2,7 @@
 //! arrived and sends what it queued; it says when to stop reading and when to close.
 #![forbid(unsafe_code)]
 
+mod hosted;
 pub mod outbox;
 mod serve;
 
@@ -28,6 +29,11 @@ pub struct Context {
     /// With an access log: every answer queued, in order, for the core to log once its
     /// bytes have gone (`None`: no access log, nothing recorded).
     pub records: Option<Vec<LogRecord>>,
+    /// With a configuration: the hosts and rules (`None`: a flag-only server, which
+    /// answers as it always did).
+    pub site: Option<Box<crate::site::Site>>,
+    /// The connection the request being answered came on, when there is a site.
+    pub via: crate::site::Via,
     decoded: Vec<u8>,
     path: Vec<u8>,
 }
@@ -43,6 +49,8 @@ impl Context {
             draining: false,
             stats: ShardStats::detached(),
             records: None,
+            site: None,
+            via: crate::site::Via::default(),
             decoded: Vec::new(),
             path: Vec::new(),
         };
@@ -95,6 +103,8 @@ pub struct Conn {
     pub closing: bool,
     /// Requests answered so far (wrapping): tells a shard that a new request began.
     pub responses: u32,
+    /// The number of the listener it came on (fits beside `closing`, costing no byte).
+    pub listener: u8,
 }
 
 /// What a connection holds of its input between reads, in one allocation that only a
@@ -110,6 +120,11 @@ struct Held {
 }
 
 impl Conn {
+    /// A new connection on listener number `listener` (a shard has at most 256).
+    pub fn on_listener(listener: usize) -> Conn {
+        Conn { listener: listener as u8, ..Conn::default() }
+    }
+
     /// Answer the complete requests at the start of `input`, at most `max_answers` of
     /// them, queueing responses in `out`; returns how many bytes were used. Stops early
     /// when `out` is full or the connection is to close. `held` is left as it is, even if

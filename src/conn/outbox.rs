@@ -51,6 +51,17 @@ impl Outbox {
         }
     }
 
+    /// Replace the bytes `range` (queued, not sent) with `with`; file ranges queued after
+    /// them move with them.
+    pub fn splice(&mut self, range: std::ops::Range<usize>, with: &[u8]) {
+        let end = range.end;
+        let grown = with.len() as isize - range.len() as isize;
+        self.bytes.splice(range, with.iter().copied());
+        for file in self.files.iter_mut().filter(|f| f.at >= end) {
+            file.at = file.at.wrapping_add_signed(grown);
+        }
+    }
+
     /// Bytes queued and not yet sent, file ranges included.
     pub fn queued_len(&self) -> u64 {
         (self.bytes.len() - self.sent) as u64 + self.files.iter().map(|f| f.len).sum::<u64>()

@@ -28,6 +28,9 @@ pub fn respond(req: &Request<'_>, persistence: Persistence, ctx: &mut Context, o
         Method::Other(_) => return error(out, 405, &[ALLOW], &ctx.date),
         Method::Get | Method::Head => {}
     }
+    if ctx.site.is_some() {
+        return super::hosted::respond(req, persistence, ctx, out);
+    }
     let target = match normalize(req.target, &mut ctx.decoded, &mut ctx.path) {
         Ok(t) => t,
         Err(TargetError::BadRequest) => return error(out, 400, &[], &ctx.date),
@@ -57,7 +60,7 @@ pub fn respond(req: &Request<'_>, persistence: Persistence, ctx: &mut Context, o
 }
 
 /// `now` (Unix seconds, the time `date` shows) places a two-digit year in a date field.
-fn serve_file(
+pub(super) fn serve_file(
     req: &Request<'_>,
     entry: &Entry,
     persistence: Persistence,
@@ -137,7 +140,7 @@ fn not_modified(req: &Request<'_>, rep: &Rep, now: u64) -> bool {
 }
 
 /// Percent-encode a decoded path for a `Location` field: everything outside pchar and `/`.
-fn percent_encode(path: &[u8], out: &mut Vec<u8>) {
+pub(super) fn percent_encode(path: &[u8], out: &mut Vec<u8>) {
     for &b in path {
         if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
             out.push(b);

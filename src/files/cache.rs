@@ -63,30 +63,47 @@ impl Rep {
     }
 }
 
+/// A file and its precompressed siblings (`FILE.br`, `FILE.zst`, `FILE.gz`, see `suffixes`).
 pub struct Entry {
     pub identity: Rep,
     pub br: Option<Rep>,
+    pub zstd: Option<Rep>,
     pub gzip: Option<Rep>,
     pub content_type: Box<str>,
     checked_at: u64,
 }
 
 impl Entry {
+    /// The representation in `coding`, if its sibling exists. The one place a coding meets
+    /// its field: everything else walks `variants` or `reps`.
+    pub fn variant(&self, coding: Coding) -> Option<&Rep> {
+        match coding {
+            Coding::Br => self.br.as_ref(),
+            Coding::Zstd => self.zstd.as_ref(),
+            Coding::Gzip => self.gzip.as_ref(),
+        }
+    }
+
+    /// The precompressed representations there are, in `Coding::ALL`'s order.
+    fn variants(&self) -> impl Iterator<Item = (Coding, &Rep)> + '_ {
+        Coding::ALL.into_iter().filter_map(|c| Some((c, self.variant(c)?)))
+    }
+
+    /// Every representation: identity, then the precompressed ones.
+    fn reps(&self) -> impl Iterator<Item = &Rep> + '_ {
+        std::iter::once(&self.identity).chain(self.variants().map(|(_, r)| r))
+    }
+
     pub fn has_variants(&self) -> bool {
-        self.br.is_some() || self.gzip.is_some()
+        self.variants().next().is_some()
     }
 
     pub fn codings(&self) -> impl Iterator<Item = Coding> + '_ {
-        [(Coding::Br, &self.br), (Coding::Gzip, &self.gzip)].into_iter().filter(|(_, r)| r.is_some()).map(|(c, _)| c)
+        self.variants().map(|(c, _)| c)
     }
 
     pub fn rep(&self, coding: Option<Coding>) -> &Rep {
-        match coding {
-            Some(Coding::Br) => self.br.as_ref(),
-            Some(Coding::Gzip) => self.gzip.as_ref(),
-            None => None,
-        }
-        .unwrap_or(&self.identity)
+        coding.and_then(|c| self.variant(c)).unwrap_or(&self.identity)
     }
 }
 
@@ -155,24 +172,28 @@ impl Cache {
                 return self.forget(rel, answer);
             }
         };
-        let br = self.probe_sibling(root, rel, b".br");
-        let gzip = self.probe_sibling(root, rel, b".gz");
+        // In `Coding::ALL`'s order, which is `Coding`'s: `siblings[c as usize]` is c's.
+        let mut siblings = Coding::ALL.map(|c| self.probe_sibling(root, rel, suffixes(c).0));
         if let Some(e) = self.map.get_mut(rel)
             && e.identity.id == probed.1
-            && same(&e.br, &br)
-            && same(&e.gzip, &gzip)
+            && Coding::ALL.into_iter().zip(&siblings).all(|(c, probed)| same(e.variant(c), probed))
         {
             e.checked_at = now;
             return Lookup::File(&self.map[rel]);
         }
         self.forget(rel, ());
         let content_type = content_type(Path::new(OsStr::from_bytes(rel))).into_boxed_str();
-        let vary = br.is_some() || gzip.is_some();
-        let mut rep = |(file, id): (File, FileId), coding| self.rep(file, id, coding, &content_type, vary);
+        let vary = siblings.iter().any(Option::is_some);
+        let identity = self.rep(probed.0, probed.1, None, &content_type, vary);
+        let mut variant = |c: Coding| {
+            let (file, id) = siblings[c as usize].take()?;
+            Some(self.rep(file, id, Some(c), &content_type, vary))
+        };
         let entry = Entry {
-            identity: rep(probed, None),
-            br: br.map(|p| rep(p, Some(Coding::Br))),
-            gzip: gzip.map(|p| rep(p, Some(Coding::Gzip))),
+            identity,
+            br: variant(Coding::Br),
+            zstd: variant(Coding::Zstd),
+            gzip: variant(Coding::Gzip),
             content_type,
             checked_at: now,
         };
@@ -191,12 +212,13 @@ impl Cache {
             let (bytes, fds) = usage(&old);
             self.bytes -= bytes;
             self.fds -= fds;
-            for rep in [Some(old.identity), old.br, old.gzip].into_iter().flatten() {
-                if let Content::File(file) = rep.content
-                    && Rc::strong_count(&file) > 1
+            // `old` holds one reference to each file; more means a response holds it too.
+            for rep in old.reps() {
+                if let Content::File(file) = &rep.content
+                    && Rc::strong_count(file) > 1
                 {
                     self.fds += 1;
-                    self.retired.push(file);
+                    self.retired.push(Rc::clone(file));
                 }
             }
         }
@@ -228,18 +250,9 @@ impl Cache {
 
     fn rep(&mut self, file: File, id: FileId, coding: Option<Coding>, content_type: &str, vary: bool) -> Rep {
         let mtime = u64::try_from(id.mtime_ns / 1_000_000_000).unwrap_or(0);
-        let etag = format!(
-            "\"{:x}-{:x}{}\"",
-            mtime,
-            id.size,
-            match coding {
-                Some(Coding::Br) => "-br",
-                Some(Coding::Gzip) => "-gz",
-                None => "",
-            }
-        )
-        .into_bytes()
-        .into_boxed_slice();
+        let etag = format!("\"{:x}-{:x}{}\"", mtime, id.size, coding.map_or("", |c| suffixes(c).1))
+            .into_bytes()
+            .into_boxed_slice();
         let last_modified = date::format(mtime);
         let body = (id.size <= SMALL_FILE && self.bytes + id.size as usize <= self.max_bytes)
             .then(|| read_all(&file, id.size))
@@ -262,23 +275,27 @@ impl Cache {
 
 /// Bytes held in memory and descriptors held open by an entry.
 fn usage(entry: &Entry) -> (usize, usize) {
-    [Some(&entry.identity), entry.br.as_ref(), entry.gzip.as_ref()].into_iter().flatten().fold(
-        (0, 0),
-        |(bytes, fds), rep| match &rep.content {
-            Content::Bytes(b) => (bytes + b.len(), fds),
-            Content::File(_) => (bytes, fds + 1),
-        },
-    )
+    entry.reps().fold((0, 0), |(bytes, fds), rep| match &rep.content {
+        Content::Bytes(b) => (bytes + b.len(), fds),
+        Content::File(_) => (bytes, fds + 1),
+    })
 }
 
-pub fn coding_name(c: Coding) -> &'static [u8] {
+/// A coding's sibling: the suffix its file adds to the original's name, and the one its
+/// strong ETag ends with (so that no validator of one representation matches another).
+fn suffixes(c: Coding) -> (&'static [u8], &'static str) {
     match c {
-        Coding::Br => b"br",
-        Coding::Gzip => b"gzip",
+        Coding::Br => (b".br", "-br"),
+        Coding::Zstd => (b".zst", "-zst"),
+        Coding::Gzip => (b".gz", "-gz"),
     }
 }
 
-fn same(cached: &Option<Rep>, probed: &Option<(File, FileId)>) -> bool {
+pub fn coding_name(c: Coding) -> &'static [u8] {
+    c.name()
+}
+
+fn same(cached: Option<&Rep>, probed: &Option<(File, FileId)>) -> bool {
     match (cached, probed) {
         (None, None) => true,
         (Some(r), Some((_, id))) => r.id == *id,
@@ -341,6 +358,58 @@ mod tests {
         drop(in_flight);
         assert!(matches!(cache.lookup(&root, b"c", 1), Lookup::File(_)));
         assert_eq!(cache.open_fds(), 1, "c only: a let go once no response held it, b closed for c");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Each sibling (`.br`, `.zst`, `.gz`) is a representation of its own: probed, held in
+    /// memory or open, revalidated, and let go like the file itself.
+    #[test]
+    fn siblings_are_probed_counted_revalidated_and_retired() {
+        let dir = std::env::temp_dir().join(format!("c10k-cache-siblings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let large = vec![2u8; SMALL_FILE as usize + 1];
+        for name in ["a", "a.zst", "a.gz"] {
+            std::fs::write(dir.join(name), &large).unwrap();
+        }
+        std::fs::write(dir.join("a.br"), b"B").unwrap();
+        std::fs::write(dir.join("plain"), b"P").unwrap();
+        let root = Root::open(&dir).unwrap();
+        let mut cache = Cache::new(4, 1 << 20);
+        let in_flight = match cache.lookup(&root, b"a", 1) {
+            Lookup::File(e) => {
+                assert!(e.has_variants());
+                assert_eq!(e.codings().collect::<Vec<_>>(), Coding::ALL);
+                let zstd = e.rep(Some(Coding::Zstd));
+                assert_eq!(zstd.coding, Some(Coding::Zstd));
+                assert!(zstd.etag.ends_with(b"-zst\""), "{:?}", String::from_utf8_lossy(&zstd.etag));
+                assert!(zstd.head_200.windows(24).any(|w| w == b"Content-Encoding: zstd\r\n"));
+                assert_eq!(e.rep(Some(Coding::Br)).size, 1);
+                match &zstd.content {
+                    Content::File(file) => Rc::clone(file),
+                    Content::Bytes(_) => panic!("a large .zst is sent from its descriptor"),
+                }
+            }
+            _ => panic!("a is a file"),
+        };
+        assert_eq!((cache.open_fds(), cache.bytes), (3, 1), "a, a.zst and a.gz open; a.br's byte in memory");
+
+        // The .zst goes: the next second's look rebuilds the entry without it; the old one,
+        // still sending, stays open and counted.
+        std::fs::remove_file(dir.join("a.zst")).unwrap();
+        match cache.lookup(&root, b"a", 2) {
+            Lookup::File(e) => {
+                assert!(e.zstd.is_none());
+                assert_eq!(e.codings().collect::<Vec<_>>(), [Coding::Br, Coding::Gzip]);
+                assert_eq!(e.rep(Some(Coding::Zstd)).coding, None, "no .zst: identity");
+            }
+            _ => panic!("a is a file"),
+        }
+        assert_eq!((cache.open_fds(), cache.bytes), (3, 1), "a and a.gz open, the old a.zst held by the response");
+        drop(in_flight);
+        std::fs::remove_file(dir.join("a.br")).unwrap();
+        assert!(matches!(cache.lookup(&root, b"a", 3), Lookup::File(e) if e.codings().eq([Coding::Gzip])));
+        assert_eq!((cache.open_fds(), cache.bytes), (2, 0), "a and a.gz; the old a.zst closed");
+        assert!(matches!(cache.lookup(&root, b"plain", 3), Lookup::File(e) if !e.has_variants()));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod listing;
 pub mod mime;
 pub mod resolve;
 

@@ -107,17 +107,39 @@ pub fn if_range(value: &[u8], etag: &[u8], last_modified: u64, now: u64) -> bool
     }
 }
 
-/// Content codings we can serve precompressed, best first when equally preferred.
+/// Content codings we can serve precompressed. The declaration order is the order that
+/// breaks ties between codings the client weighs equally (`Coding::ALL`, `choose`): br
+/// first, since at the high levels used to precompress it is usually the smallest for
+/// text, the bulk of what is precompressed; then zstd, close in size and the fastest to
+/// decode; then gzip, larger than both and slower to decode than zstd.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Coding {
     Br,
+    /// Zstandard, content-coding `zstd` (RFC 8878 §7.2).
+    Zstd,
     Gzip,
+}
+
+impl Coding {
+    /// Every coding, best first when equally preferred.
+    pub const ALL: [Coding; 3] = [Coding::Br, Coding::Zstd, Coding::Gzip];
+
+    /// The content-coding name, as `Content-Encoding` carries it and `Accept-Encoding`
+    /// names it (the IANA HTTP Content Coding Registry).
+    pub fn name(self) -> &'static [u8] {
+        match self {
+            Coding::Br => b"br",
+            Coding::Zstd => b"zstd",
+            Coding::Gzip => b"gzip",
+        }
+    }
 }
 
 /// Quality (in thousandths) the `Accept-Encoding` values give each coding we have.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AcceptEncoding {
     br: Option<u16>,
+    zstd: Option<u16>,
     gzip: Option<u16>,
     any: Option<u16>,
 }
@@ -133,6 +155,8 @@ impl AcceptEncoding {
             let Some(q) = q else { continue };
             let slot = if coding.eq_ignore_ascii_case(b"br") {
                 &mut self.br
+            } else if coding.eq_ignore_ascii_case(b"zstd") {
+                &mut self.zstd
             } else if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
                 &mut self.gzip
             } else if coding == b"*" {
@@ -147,17 +171,19 @@ impl AcceptEncoding {
     fn quality(&self, c: Coding) -> u16 {
         let explicit = match c {
             Coding::Br => self.br,
+            Coding::Zstd => self.zstd,
             Coding::Gzip => self.gzip,
         };
         explicit.or(self.any).unwrap_or(0)
     }
 
-    /// The coding to serve among those `available`, or `None` for identity.
+    /// The coding to serve among those `available`, or `None` for identity: the highest
+    /// quality above 0, ties broken by `Coding`'s order whatever order `available` is in.
     pub fn choose(&self, available: impl Iterator<Item = Coding>) -> Option<Coding> {
         let mut best: Option<(Coding, u16)> = None;
         for c in available {
             let q = self.quality(c);
-            if q > 0 && best.is_none_or(|(_, bq)| q > bq) {
+            if q > 0 && best.is_none_or(|(bc, bq)| q > bq || (q == bq && (c as u8) < (bc as u8))) {
                 best = Some((c, q));
             }
         }
@@ -312,5 +338,53 @@ mod tests {
         assert_eq!(pick("gzip;q=65536, br;q=1."), Some(Coding::Br));
         assert_eq!(pick("gzip;q=0.999, br;q=0.998"), Some(Coding::Gzip));
         assert_eq!(pick(""), None);
+    }
+
+    #[test]
+    fn accept_encoding_with_zstd() {
+        let pick_from = |v: &str, available: &[Coding]| {
+            let mut ae = AcceptEncoding::default();
+            ae.add(v.as_bytes());
+            ae.choose(available.iter().copied())
+        };
+        let all = &Coding::ALL[..];
+        let pick = |v: &str| pick_from(v, all);
+        // what browsers send today: every coding at q=1, br wins the tie
+        assert_eq!(pick("gzip, deflate, br, zstd"), Some(Coding::Br));
+        assert_eq!(pick("zstd"), Some(Coding::Zstd));
+        assert_eq!(pick("ZSTD"), Some(Coding::Zstd));
+        assert_eq!(pick("br;q=0.5, zstd"), Some(Coding::Zstd));
+        assert_eq!(pick("br;q=0.1, zstd;q=0.9"), Some(Coding::Zstd));
+        assert_eq!(pick("zstd;q=0.5, gzip;q=0.6"), Some(Coding::Gzip));
+        assert_eq!(pick("br;q=0, zstd, gzip"), Some(Coding::Zstd), "zstd before gzip on a tie");
+        assert_eq!(pick("br;q=0, zstd;q=0, gzip;q=0"), None);
+        assert_eq!(pick("*"), Some(Coding::Br));
+        assert_eq!(pick("*, br;q=0"), Some(Coding::Zstd));
+        assert_eq!(pick("zstd;q=0, *"), Some(Coding::Br));
+        // a later element for the same coding wins
+        assert_eq!(pick("zstd;q=0.2, br;q=0.5, zstd;q=0.9"), Some(Coding::Zstd));
+        // only a .zst beside the file
+        let zstd = &[Coding::Zstd][..];
+        assert_eq!(pick_from("zstd;q=0", zstd), None);
+        assert_eq!(pick_from("gzip, br", zstd), None);
+        assert_eq!(pick_from("gzip, deflate, br, zstd", zstd), Some(Coding::Zstd));
+        assert_eq!(pick_from("*;q=0.001", zstd), Some(Coding::Zstd));
+        assert_eq!(pick_from("*;q=0.5, zstd;q=0", zstd), None);
+        // ties go by Coding's order, not by the order the codings are offered in
+        for offered in [[Coding::Gzip, Coding::Zstd, Coding::Br], [Coding::Zstd, Coding::Gzip, Coding::Br]] {
+            assert_eq!(pick_from("gzip, zstd, br", &offered), Some(Coding::Br));
+            assert_eq!(pick_from("gzip, zstd", &offered), Some(Coding::Zstd));
+        }
+        assert_eq!(pick_from("gzip, zstd", &[Coding::Gzip, Coding::Zstd]), Some(Coding::Zstd));
+    }
+
+    #[test]
+    fn coding_names() {
+        let names: Vec<&[u8]> = Coding::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names, [&b"br"[..], b"zstd", b"gzip"]);
+        // the declaration order is the tie order `choose` relies on
+        for (i, c) in Coding::ALL.into_iter().enumerate() {
+            assert_eq!(c as usize, i, "{c:?}");
+        }
     }
 }

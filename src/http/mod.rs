@@ -12,6 +12,7 @@ mod parse_fields_tests;
 mod parse_limits_tests;
 #[cfg(test)]
 mod parse_tests;
+pub mod proxy;
 pub mod response;
 mod syntax;
 #[cfg(test)]

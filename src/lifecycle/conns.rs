@@ -35,7 +35,7 @@ impl<C, T: Transport> Core<C, T> {
         let entry = self.slots.vacant_entry();
         let (key, token) = (entry.key(), Token::new(entry.key(), self.generation));
         entry.insert(Slot {
-            conn: Conn::default(),
+            conn: Conn::on_listener(listener),
             generation: self.generation,
             phase: Phase::Open,
             timer: Timer::None,

@@ -150,6 +150,13 @@ impl<C, T: Transport> Core<C, T> {
         let slot = &mut self.slots[key];
         let answered = slot.conn.responses;
         let max_answers = (TURN_BUDGET - slot.spent.min(TURN_BUDGET)).div_ceil(ANSWER_COST);
+        if self.ctx.site.is_some() {
+            let via = &mut self.ctx.via;
+            via.listener = usize::from(slot.conn.listener);
+            via.tls = slot.transport.describe().is_some();
+            via.sni.clear();
+            via.sni.extend(slot.transport.server_name().unwrap_or_default().bytes().map(|b| b.to_ascii_lowercase()));
+        }
         let tail = slot.conn.receive(data, &mut self.ctx, &mut self.scratch, max_answers);
         let answers = slot.conn.responses.wrapping_sub(answered);
         slot.spent = slot.spent.saturating_add(answers.saturating_mul(ANSWER_COST));

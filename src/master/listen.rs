@@ -106,19 +106,6 @@ impl Master {
     pub(super) fn tickets_memfd(&self) -> io::Result<Option<std::os::fd::OwnedFd>> {
         self.tickets.as_ref().map(|keys| sys::sealed_memfd(c"c10k-tickets", &keys.encode())).transpose()
     }
-
-    /// SIGHUP with TLS: the new generation would load the certificates the files hold now;
-    /// false (said in one line) if they would not load, and the reload is refused.
-    pub(super) fn certificates_reload(&self) -> bool {
-        let Some(sources) = &self.cert_sources else { return true };
-        match check_certificates(sources) {
-            Ok(()) => true,
-            Err(why) => {
-                log::error(format_args!("reload refused: {why}; the running generation keeps serving"));
-                false
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ mod control;
 mod listen;
 mod notify;
 mod pid_file;
+mod privileges;
+mod reconfigure;
 mod status;
 mod status_history;
 mod status_page;
@@ -118,12 +120,38 @@ fn backend_name(b: Backend) -> &'static str {
     if b == Backend::Uring { UringDriver::NAME } else { EpollDriver::NAME }
 }
 
+/// `--check-config`: what a start would refuse (the file and flags were checked already),
+/// without binding; the effective configuration on stdout when it would start.
+pub fn check_config(config: &Config) -> i32 {
+    if let Err(e) = Root::open(&config.root) {
+        return fail(format_args!("root {}: {e}", config.root.display()));
+    }
+    if let Err(e) = config.open_site() {
+        return fail(e);
+    }
+    if config.has_tls()
+        && let Err(why) = listen::check_certificates(&config.cert_sources())
+    {
+        return fail(why);
+    }
+    if let Err(why) = privileges::resolve(config) {
+        return fail(why);
+    }
+    print!("{}", config.describe());
+    let file = config.config.as_ref().map_or_else(|| "the flags".to_string(), |f| f.display().to_string());
+    eprintln!("c10k-server: the configuration in {file} is valid");
+    0
+}
+
 pub fn run(config: &Config) -> i32 {
     log::set_who("master".to_string());
     let backend = match backend(config) {
         Ok(b) => b,
         Err(e) => return fail(e),
     };
+    if let Err(why) = privileges::resolve(config) {
+        return fail(why);
+    }
     if let Err(e) = Root::open(&config.root) {
         return fail(format_args!("--root {}: {e}; pass --root DIR with an existing directory", config.root.display()));
     }
@@ -252,6 +280,8 @@ pub fn run(config: &Config) -> i32 {
         down: String::new(),
         shard_states: Vec::new(),
         cert_sources,
+        configured: config.listeners(),
+        retained: None,
         tickets,
     };
     let pid_file = match config.pid_file.as_deref().map(pid_file::PidFile::write).transpose() {
@@ -339,6 +369,10 @@ struct Master {
     shard_states: Vec<String>,
     /// Where the certificates come from, with a TLS listener: loaded again at each reload.
     cert_sources: Option<crate::tls::CertSources>,
+    /// The listeners as configured (not as bound: port 0 stays 0), in listener order.
+    configured: Vec<(SocketAddr, bool)>,
+    /// A reload's listeners' predecessors, until it is done or failed.
+    retained: Option<reconfigure::Retained>,
     /// The session-ticket keys every shard seals with, with a TLS listener: made once,
     /// moved on in the loop, handed to each worker at its start.
     tickets: Option<crate::tls::TicketKeys>,

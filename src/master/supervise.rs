@@ -169,7 +169,7 @@ impl Master {
     /// SIGHUP: a new generation of every shard from the executable on disk, unless the
     /// certificates would not load.
     pub(super) fn reload(&mut self) {
-        if !self.certificates_reload() {
+        if !self.reconfigure() {
             return;
         }
         let generation = self.generation + 1;
@@ -200,6 +200,7 @@ impl Master {
         let old = self.generation;
         self.generation = generation;
         self.reload = None;
+        self.reconfigured();
         self.reloads += 1;
         self.publish();
         for slot in &mut self.slots {
@@ -220,6 +221,7 @@ impl Master {
     /// Stop the new generation; the old one keeps serving.
     pub(super) fn fail_reload(&mut self, why: &str) {
         let Some(reload) = self.reload.take() else { return };
+        self.unconfigure();
         self.publish();
         for i in 0..self.workers.len() {
             let w = &self.workers[i];

@@ -1,5 +1,6 @@
 //! A worker process: what `c10k-server --worker N` runs, started by the master.
 
+use super::privileges::{self, Ids};
 use super::*;
 use crate::tls;
 use crate::transport::Transport;
@@ -61,6 +62,7 @@ pub fn run_worker(config: &Config, index: usize) -> i32 {
 /// or with TLS listeners among them (`tls::Mixed`, plain or TLS by listener).
 fn serve<D: Driver>(config: &Config, inherited: sys::Inherited, core: &str, stop: &Stop) -> io::Result<()> {
     let sys::Inherited { listeners, ready, stats, tickets } = inherited;
+    let ids = privileges::resolve(config).map_err(io::Error::other)?;
     let tls_listeners: Vec<bool> = config.listeners().iter().map(|&(_, tls)| tls).collect();
     if listeners.len() != tls_listeners.len() {
         let (got, want) = (listeners.len(), tls_listeners.len());
@@ -69,6 +71,7 @@ fn serve<D: Driver>(config: &Config, inherited: sys::Inherited, core: &str, stop
     let root = Root::open(&config.root)
         .map_err(|e| io::Error::new(e.kind(), format!("--root {}: {e}", config.root.display())))?;
     let mut ctx = Context::new(root, Cache::new(4096, 64 << 20), config.limits());
+    ctx.site = config.open_site()?.map(Box::new);
     if let Some(stats) = stats {
         // A master from before per-process blocks names none: its block per shard index.
         let index = config.worker.unwrap_or(0);
@@ -79,7 +82,7 @@ fn serve<D: Driver>(config: &Config, inherited: sys::Inherited, core: &str, stop
     let sizing = Sizing { max_conns, recv_buffers: config.uring_buffers };
     if !tls_listeners.contains(&true) {
         let shard = Shard::<D>::new(listeners, ctx, config.timeouts(), sizing)?;
-        return run_shard(shard, config, ready, core, stop);
+        return run_shard(shard, config, ready, core, stop, ids.as_ref());
     }
     // Before the shard takes anything of the kernel's: a shard that cannot serve TLS fails
     // its start, and the master says why.
@@ -89,21 +92,34 @@ fn serve<D: Driver>(config: &Config, inherited: sys::Inherited, core: &str, stop
     let shared = tls::Shared::new(certs, keys, tls_listeners, ctx.stats).map_err(io::Error::other)?;
     let mut shard = Shard::<D, tls::Mixed>::new(listeners, ctx, config.timeouts(), sizing)?;
     *shard.transports() = shared;
-    run_shard(shard, config, ready, core, stop)
+    run_shard(shard, config, ready, core, stop, ids.as_ref())
 }
 
-/// Log access if asked, say the shard serves, and serve until told to stop.
+/// Log access if asked, drop to `--user` if asked, say the shard serves, and serve until
+/// told to stop.
 fn run_shard<D: Driver, T: Transport>(
     mut shard: Shard<D, T>,
     config: &Config,
     mut ready: std::fs::File,
     core: &str,
     stop: &Stop,
+    ids: Option<&Ids>,
 ) -> io::Result<()> {
     if config.access_log != "off" {
         let file = sys::LogFile::open(&config.access_log)
             .map_err(|e| io::Error::new(e.kind(), format!("--access-log {}: {e}", config.access_log)))?;
         shard.log_access(file, config.access_log_format, config.worker.unwrap_or(0));
+    }
+    if let Some(ids) = ids {
+        let master = nix::unistd::getppid();
+        privileges::drop_to(ids).map_err(io::Error::other)?;
+        // A change of ids clears the parent-death signal (prctl(2)).
+        nix::sys::prctl::set_pdeathsig(Signal::SIGTERM)
+            .map_err(|e| io::Error::other(format!("cannot set the parent-death signal again: {e}")))?;
+        if nix::unistd::getppid() != master {
+            return Err(io::Error::other("the master has gone"));
+        }
+        log::info(format_args!("running as user {} ({}), group {} ({})", ids.user, ids.uid, ids.group, ids.gid));
     }
     let generation = std::env::var(GENERATION_ENV).unwrap_or_else(|_| "1".to_string());
     log::info(format_args!("serving: core {core}, backend {}, generation {generation}", D::NAME));

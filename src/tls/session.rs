@@ -136,6 +136,10 @@ impl Transport for Mixed {
         }
     }
 
+    fn server_name(&self) -> Option<&str> {
+        self.0.as_deref()?.session.server_name()
+    }
+
     fn describe(&self) -> Option<(&'static str, &'static str)> {
         let tls = self.0.as_deref()?;
         let version = match tls.session.protocol_version()? {

@@ -171,7 +171,8 @@ impl Server {
     /// Start the binary with `--listen 127.0.0.1:0 --root ROOT --shards 1` plus `extra`,
     /// and wait for its `listening on` line. With `--tls-listen` in `extra`, no `--listen`
     /// is added (pass `--listen 127.0.0.1:0` too for both), and `tls_addrs` has the HTTPS
-    /// addresses.
+    /// addresses. With `extra` starting `--config FILE`, neither `--listen` nor `--root`
+    /// is added: the file's stand (it must have a plain listener).
     pub fn start(root: &Path, extra: &[&str]) -> Server {
         Self::start_with_nofile(root, extra, None)
     }
@@ -188,11 +189,16 @@ impl Server {
             return Self::start_model(model, root, extra);
         }
         let tls_only = extra.contains(&"--tls-listen") && !extra.contains(&"--listen");
-        let mut args: Vec<String> = match tls_only {
-            true => vec!["--root".into()],
-            false => vec!["--listen".into(), "127.0.0.1:0".into(), "--root".into()],
+        // `--config FILE` first: the file's listeners and root stand.
+        let from_file = extra.first() == Some(&"--config");
+        let mut args: Vec<String> = match (from_file, tls_only) {
+            (true, _) => Vec::new(),
+            (false, true) => vec!["--root".into()],
+            (false, false) => vec!["--listen".into(), "127.0.0.1:0".into(), "--root".into()],
         };
-        args.push(root.display().to_string());
+        if !from_file {
+            args.push(root.display().to_string());
+        }
         if !extra.contains(&"--backend") {
             args.extend(["--backend".into(), backend()]);
         }
