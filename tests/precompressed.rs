@@ -32,17 +32,7 @@ const TXT_GZ: &[u8] = b"GZIP-SIBLING-BYTES";
 const TXT_TYPE: &str = "text/plain; charset=utf-8";
 
 fn get(server: &Server, target: &str, headers: &[&str]) -> Response {
-    server.get(&request("GET", target, headers))
-}
-
-fn request(method: &str, target: &str, headers: &[&str]) -> String {
-    let mut r = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n");
-    for h in headers {
-        r.push_str(h);
-        r.push_str("\r\n");
-    }
-    r.push_str("\r\n");
-    r
+    server.get(&common::request("GET", target, headers))
 }
 
 fn accept(value: &str) -> String {
@@ -159,7 +149,7 @@ fn q_values_choose_among_three() {
 fn head_of_a_zstd_representation() {
     let d = site("zst-head", &["zst", "gz"]);
     let server = Server::start(d.path(), &[]);
-    let r = server.get(&request("HEAD", "/a.txt", &[&accept("zstd")]));
+    let r = server.get(&common::request("HEAD", "/a.txt", &[&accept("zstd")]));
     assert_eq!(r.status, 200);
     assert!(r.body.is_empty());
     assert_eq!(r.header("Content-Encoding"), Some("zstd"));

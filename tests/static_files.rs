@@ -82,21 +82,11 @@ impl Context {
 
 /// `GET target` with `Host: x` and the extra header lines (each without CRLF).
 fn get(server: &Server, target: &str, headers: &[&str]) -> Response {
-    server.get(&request("GET", target, headers))
+    server.get(&common::request("GET", target, headers))
 }
 
 fn head(server: &Server, target: &str, headers: &[&str]) -> Response {
-    server.get(&request("HEAD", target, headers))
-}
-
-fn request(method: &str, target: &str, headers: &[&str]) -> String {
-    let mut r = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n");
-    for h in headers {
-        r.push_str(h);
-        r.push_str("\r\n");
-    }
-    r.push_str("\r\n");
-    r
+    server.get(&common::request("HEAD", target, headers))
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -407,7 +397,8 @@ fn if_none_match_304() {
     for inm in [etag.clone(), format!("\"x\", {etag}"), format!("W/{etag}"), "*".to_string()] {
         // Pipeline a second request behind: if the 304 carried a body, it would be
         // mistaken for the next response.
-        let raw = request("GET", "/a.txt", &[&format!("If-None-Match: {inm}")]) + &request("GET", "/b.txt", &[]);
+        let raw = common::request("GET", "/a.txt", &[&format!("If-None-Match: {inm}")])
+            + &common::request("GET", "/b.txt", &[]);
         let (v, _) = server.exchange(raw.as_bytes(), 2, false);
         assert_eq!(v.len(), 2, "If-None-Match: {inm}");
         assert_eq!(v[0].status, 304, "If-None-Match: {inm}");
@@ -502,7 +493,7 @@ fn ranges_served_whole() {
 fn head_with_range_is_200_without_body() {
     let s = range_site();
     let server = s.start(&[]);
-    let raw = request("HEAD", "/h.bin", &["Range: bytes=0-9"]) + &request("GET", "/b.txt", &[]);
+    let raw = common::request("HEAD", "/h.bin", &["Range: bytes=0-9"]) + &common::request("GET", "/b.txt", &[]);
     let mut st = server.connect();
     std::io::Write::write_all(&mut st, raw.as_bytes()).unwrap();
     let mut rd = common::Reader::new(st.try_clone().unwrap());
@@ -560,7 +551,7 @@ fn large_file_full_and_range() {
 fn large_file_pipelined_twice() {
     let (s, data) = large_site();
     let server = s.start(&[]);
-    let raw = request("GET", "/big.bin", &[]) + &request("GET", "/big.bin", &[]);
+    let raw = common::request("GET", "/big.bin", &[]) + &common::request("GET", "/big.bin", &[]);
     let (v, _) = server.exchange(raw.as_bytes(), 2, false);
     assert_eq!(v.len(), 2);
     for r in &v {
@@ -679,7 +670,7 @@ fn two_shards_both_serve() {
     let mut conns = Vec::new();
     for _ in 0..32 {
         let mut c = server.connect();
-        std::io::Write::write_all(&mut c, request("GET", "/a.txt", &[]).as_bytes()).unwrap();
+        std::io::Write::write_all(&mut c, common::request("GET", "/a.txt", &[]).as_bytes()).unwrap();
         let mut rd = common::Reader::new(c.try_clone().unwrap());
         let r = rd.response(false).expect("response");
         assert_eq!(r.status, 200);

@@ -4,7 +4,7 @@
 //! header rules. A flag-only server never comes here (`serve::respond`), so none of it
 //! costs that server anything.
 
-use super::serve::{percent_encode, serve_file};
+use super::serve::{directory_location, serve_file};
 use super::{Context, Outbox};
 use crate::files::cache::{Content, Lookup};
 use crate::files::listing::{self, ListingFormat};
@@ -125,16 +125,7 @@ fn serve(
             TrailingSlash::Off => None,
         };
         if let Some(wanted) = slash_wanted.filter(|&w| w != target.trailing_slash) {
-            scratch.location.clear();
-            scratch.location.push(b'/');
-            percent_encode(path, &mut scratch.location);
-            if wanted {
-                scratch.location.push(b'/');
-            }
-            if let Some(q) = target.query {
-                scratch.location.push(b'?');
-                scratch.location.extend_from_slice(q);
-            }
+            directory_location(path, wanted, target.query, &mut scratch.location);
             return a.redirect(301, &scratch.location, out);
         }
     }
@@ -245,14 +236,14 @@ fn apply_headers(spec: &HostSpec, via: &Via, path: &[u8], head_start: usize, edi
     if spec.headers.is_empty() {
         return;
     }
-    let rules: Vec<_> = spec.headers.iter().filter(|r| r.applies(path, via.tls)).collect();
-    if rules.is_empty() {
+    let rules = || spec.headers.iter().filter(|r| r.applies(path, via.tls));
+    if rules().next().is_none() {
         return;
     }
     let Some(end) = memchr::memmem::find(&out.bytes[head_start..], b"\r\n\r\n").map(|i| head_start + i + 4) else {
         return;
     };
-    headers::edit(&out.bytes[head_start..end], &rules, edited);
+    headers::edit(&out.bytes[head_start..end], rules(), edited);
     out.splice(head_start..end, edited);
 }
 

@@ -44,13 +44,7 @@ pub fn respond(req: &Request<'_>, persistence: Persistence, ctx: &mut Context, o
         Lookup::File(entry) => serve_file(req, entry, persistence, &ctx.date, ctx.now, out),
         Lookup::Directory if !target.trailing_slash => {
             let mut location = Vec::with_capacity(ctx.path.len() + 8);
-            location.push(b'/');
-            percent_encode(&ctx.path, &mut location);
-            location.push(b'/');
-            if let Some(q) = target.query {
-                location.push(b'?');
-                location.extend_from_slice(q);
-            }
+            directory_location(&ctx.path, true, target.query, &mut location);
             error(out, 301, &[(b"Location", &location)], &ctx.date)
         }
         Lookup::Directory | Lookup::NotFound => error(out, 404, &[], &ctx.date),
@@ -139,8 +133,23 @@ fn not_modified(req: &Request<'_>, rep: &Rep, now: u64) -> bool {
     req.header("if-modified-since").and_then(|v| date::parse(v, now)).is_some_and(|since| rep.mtime <= since)
 }
 
+/// Where a redirect of directory `path` (decoded, no leading `/`) leads: with or without
+/// its trailing `/`, the query kept.
+pub(super) fn directory_location(path: &[u8], slash: bool, query: Option<&[u8]>, location: &mut Vec<u8>) {
+    location.clear();
+    location.push(b'/');
+    percent_encode(path, location);
+    if slash {
+        location.push(b'/');
+    }
+    if let Some(q) = query {
+        location.push(b'?');
+        location.extend_from_slice(q);
+    }
+}
+
 /// Percent-encode a decoded path for a `Location` field: everything outside pchar and `/`.
-pub(super) fn percent_encode(path: &[u8], out: &mut Vec<u8>) {
+fn percent_encode(path: &[u8], out: &mut Vec<u8>) {
     for &b in path {
         if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
             out.push(b);

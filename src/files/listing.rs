@@ -6,6 +6,7 @@
 //! clock, no readdir order), so a listing can be cached and compared.
 
 use crate::http::date::{self, Civil};
+use crate::http::fields::qvalue;
 use nix::dir::Dir;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{Mode, SFlag, fstatat};
@@ -344,7 +345,7 @@ fn quality(accept: &[u8], kind: &[u8], subtype: &[u8]) -> u16 {
         };
         let q = parts.find_map(|p| {
             let (name, value) = p.split_at(p.iter().position(|&b| b == b'=')?);
-            name.trim_ascii().eq_ignore_ascii_case(b"q").then(|| parse_q(value[1..].trim_ascii()))
+            name.trim_ascii().eq_ignore_ascii_case(b"q").then(|| qvalue(value[1..].trim_ascii()))
         });
         let Some(q) = q.unwrap_or(Some(1000)) else { continue };
         if best.is_none_or(|(spec, _)| specificity > spec) {
@@ -352,23 +353,6 @@ fn quality(accept: &[u8], kind: &[u8], subtype: &[u8]) -> u16 {
         }
     }
     best.map_or(0, |(_, q)| q)
-}
-
-/// A qvalue (`0`, `0.5`, `1.000`; RFC 9110 §12.4.2) in thousandths.
-fn parse_q(v: &[u8]) -> Option<u16> {
-    let (int, frac) = match v.iter().position(|&b| b == b'.') {
-        Some(dot) => (&v[..dot], &v[dot + 1..]),
-        None => (v, &b""[..]),
-    };
-    if frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let thousandths = frac.iter().chain(b"000").take(3).fold(0, |n, &d| n * 10 + u16::from(d - b'0'));
-    match int {
-        b"0" => Some(thousandths),
-        b"1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -193,7 +193,7 @@ impl AcceptEncoding {
 
 /// qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths: three
 /// digits at most, so at most 999 before the integer part is checked.
-fn qvalue(v: &[u8]) -> Option<u16> {
+pub fn qvalue(v: &[u8]) -> Option<u16> {
     let (int, frac) = match v.iter().position(|&b| b == b'.') {
         Some(dot) => (&v[..dot], &v[dot + 1..]),
         None => (v, &b""[..]),

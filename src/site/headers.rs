@@ -98,7 +98,7 @@ fn check_value(name: &str, value: &str) -> Result<(), String> {
 /// Rewrite the head `head` (status line to the blank line, inclusive) under `rules`, in
 /// order, into `out`: each removes the fields it names in `remove` and those it sets, then
 /// adds what it sets before the blank line.
-pub fn edit(head: &[u8], rules: &[&HeaderRule], out: &mut Vec<u8>) {
+pub fn edit<'a>(head: &[u8], rules: impl IntoIterator<Item = &'a HeaderRule>, out: &mut Vec<u8>) {
     let mut current = head.strip_suffix(b"\r\n").unwrap_or(head).to_vec();
     for rule in rules {
         out.clear();
@@ -138,7 +138,7 @@ mod tests {
         let a = rule("/**", &[("cache-control", "max-age=60"), ("X-A", "1")], &["etag"]);
         let b = rule("/**", &[("X-A", "2")], &[]);
         let mut out = Vec::new();
-        edit(head, &[&a, &b], &mut out);
+        edit(head, [&a, &b], &mut out);
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 200 OK\r\nServer: c10k-server\r\ncache-control: max-age=60\r\nX-A: 2\r\n\r\n"

@@ -363,6 +363,17 @@ impl Server {
     }
 }
 
+/// `METHOD TARGET HTTP/1.1` with `Host: x` and `headers` (each `Name: value`).
+pub fn request(method: &str, target: &str, headers: &[&str]) -> String {
+    let mut r = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n");
+    for h in headers {
+        r.push_str(h);
+        r.push_str("\r\n");
+    }
+    r.push_str("\r\n");
+    r
+}
+
 /// Sockets `pid` holds open (its listener and its connections).
 pub fn socket_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
