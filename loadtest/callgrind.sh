@@ -16,6 +16,8 @@ cd "$(dirname "$0")/.."
 bin=$(realpath "${1:?usage: loadtest/callgrind.sh BINARY [BACKEND] [REQUESTS]}")
 backend=${2:-epoll}; requests=${3:-20000}; batch=${BATCH:-16}
 IFS=";" read -r -a extra <<<"${HEADERS-Host: x}"
+# More server flags, space-separated (e.g. SERVER_ARGS="--config c10k.toml").
+read -r -a server_args <<<"${SERVER_ARGS-}"
 dir=$(mktemp -d); echo "callgrind outputs in $dir" >&2
 
 client() { # PORT N: N pipelined GETs on one connection, BATCH at a time, all answers read
@@ -49,7 +51,7 @@ run() { # N -> prints the worker's total Ir for a run serving N requests
   mkdir "$out"
   timeout 600 valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$out/cg.%p" \
     --log-file="$out/vg.%p" "$bin" --listen 127.0.0.1:0 --root ./html --shards 1 \
-    --backend "$backend" >"$out/log" 2>&1 &
+    --backend "$backend" "${server_args[@]}" >"$out/log" 2>&1 &
   master=$!   # timeout's pid; valgrind (the master) is its child
   for _ in $(seq 300); do
     port=$(sed -En 's|.*master: listening on http://127\.0\.0\.1:([0-9]+).*|\1|p' "$out/log")
